@@ -1,0 +1,149 @@
+"""Build and ranking parameters of a recommender, checked when they are made.
+
+They come from params.yaml (through pipelines.params), are saved in the index
+manifest, and are read back when the index is loaded, so a served index always
+ranks the way it was built and evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from models.evidence import DEFAULT_ROLE_WEIGHTS, EvidenceConfig
+from models.exceptions import ConfigurationError
+from models.expertise import PEOPLE_MODELS, ExpertiseConfig
+from models.index import INDEX_KINDS
+from models.retrieval import FUSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class RecommenderConfig:
+    """Build and ranking parameters, saved in the index manifest.
+
+    Attributes:
+        passage_tokens: the most tokens of document text per passage.
+        passage_overlap: tokens shared by consecutive passages.
+        index_kind: vector index backend: auto, flat or hnsw.
+        fusion: how dense and BM25 rankings combine: learned, rrf, dense or lexical.
+        retrieval_depth: candidates each retriever proposes per query.
+        resource_ranker: JSON file of the learned resource ranker; None for the default.
+        people_model: learned, or one expertise feature ranking alone (e.g. model2).
+        people_ranker: JSON file of the learned people ranker; None for the default.
+        candidate_documents: how many top documents vote for people.
+        temperature: softmax temperature of Model 2 over z-scored document scores.
+        evidence_per_person: evidence documents reported per person.
+        role_weights: how strongly each contribution role ties a person to a document.
+        recency_half_life_days: age at which evidence counts half (before the floor).
+        recency_floor: the least that old evidence counts, as a share of new evidence.
+        max_query_chars: longest accepted query.
+        snippet_chars: length of a result snippet.
+    """
+
+    passage_tokens: int = 200
+    passage_overlap: int = 40
+    index_kind: str = "auto"
+    fusion: str = "learned"
+    retrieval_depth: int = 200
+    resource_ranker: str | None = None
+    people_model: str = "learned"
+    people_ranker: str | None = None
+    candidate_documents: int = 100
+    temperature: float = 1.0
+    evidence_per_person: int = 3
+    role_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_ROLE_WEIGHTS))
+    recency_half_life_days: float = 365.0
+    recency_floor: float = 0.25
+    max_query_chars: int = 2000
+    snippet_chars: int = 280
+
+    def __post_init__(self) -> None:
+        _integer(self, "passage_tokens", 8, 8192)
+        _integer(self, "passage_overlap", 0, self.passage_tokens // 2)
+        _integer(self, "retrieval_depth", 10, 100_000)
+        _integer(self, "candidate_documents", 1, 100_000)
+        _integer(self, "evidence_per_person", 0, 100)
+        _integer(self, "max_query_chars", 1, 1_000_000)
+        _integer(self, "snippet_chars", 20, 100_000)
+        _number(self, "temperature", minimum=1e-3)
+        _number(self, "recency_half_life_days", minimum=1.0)
+        _number(self, "recency_floor", minimum=0.0)
+        if self.recency_floor > 1:
+            raise ConfigurationError(f"recency_floor must be at most 1, not {self.recency_floor!r}")
+        for name, allowed in (
+            ("index_kind", INDEX_KINDS),
+            ("fusion", FUSIONS),
+            ("people_model", PEOPLE_MODELS),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ConfigurationError(
+                    f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
+                )
+        for name in ("resource_ranker", "people_ranker"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ConfigurationError(f"{name} must be the path of a ranker JSON file")
+        if not isinstance(self.role_weights, Mapping) or not all(
+            isinstance(k, str) and _is_number(v) and v >= 0 for k, v in self.role_weights.items()
+        ):
+            raise ConfigurationError(
+                "role_weights must map role names to numbers >= 0, e.g. {answered: 0.6}"
+            )
+
+    @property
+    def expertise(self) -> ExpertiseConfig:
+        """The expertise model's share of the parameters."""
+        return ExpertiseConfig(
+            model=self.people_model,
+            candidate_documents=self.candidate_documents,
+            temperature=self.temperature,
+            evidence_per_person=self.evidence_per_person,
+            evidence=EvidenceConfig(
+                role_weights=dict(self.role_weights),
+                recency_half_life_days=float(self.recency_half_life_days),
+                recency_floor=float(self.recency_floor),
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values, as saved in the manifest and in params.yaml."""
+        data = asdict(self)
+        data["role_weights"] = dict(self.role_weights)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RecommenderConfig:
+        """Read parameters, rejecting names that are not parameters.
+
+        Raises:
+            ConfigurationError: an unknown name or an invalid value.
+        """
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+            )
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:
+            raise ConfigurationError(f"invalid parameters: {exc}") from exc
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _integer(config: RecommenderConfig, name: str, low: int, high: int) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ConfigurationError(
+            f"{name} must be a whole number from {low} to {high}, not {value!r}"
+        )
+
+
+def _number(config: RecommenderConfig, name: str, *, minimum: float) -> None:
+    value = getattr(config, name)
+    if not _is_number(value) or value < minimum:
+        raise ConfigurationError(f"{name} must be a finite number >= {minimum}, not {value!r}")

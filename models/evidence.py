@@ -1,0 +1,240 @@
+"""Evidence of expertise: who contributed to which document, how, and how long ago.
+
+Computed once per build from the documents' contributions. Every quantity is
+kept per document (sparse documents x people matrices), so that a query whose
+filters exclude documents can leave their evidence out; the common unfiltered
+case uses totals computed once.
+
+Evidence ties a person to a document by their role in it and by its age: a
+contribution loses half its weight in ``recency_half_life_days`` (with a floor:
+old evidence never counts less than ``recency_floor`` of new). Age counts from
+the newest document of the same department, so an archive is not all "old".
+An undated contribution counts as old: it gets the floor, and no activity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from models.arrays import Mask
+from models.lexical import LexicalIndex
+from models.records import Document, Person
+
+#: How much each role ties a person to a document.
+DEFAULT_ROLE_WEIGHTS: Mapping[str, float] = {
+    "author": 1.0,
+    "accepted_answer": 1.0,
+    "answered": 0.6,
+    "asked": 0.1,
+}
+UNKNOWN_ROLE_WEIGHT = 0.5
+#: Roles at least this strong count as having written the document (Model 1,
+#: activity, experience, topics); asking a question does not.
+WRITER_MINIMUM = 0.5
+ACTIVITY_HALF_LIVES = (30.0, 365.0)
+PEOPLE_LEXICAL_DIR = "people_lexical"
+_WRITING_CHARS = 3000
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceConfig:
+    """How contributions become evidence.
+
+    Attributes:
+        role_weights: evidence weight of each contribution role.
+        recency_half_life_days: age at which evidence counts half (before the floor).
+        recency_floor: the least old evidence counts, as a share of new evidence.
+    """
+
+    role_weights: Mapping[str, float] | None = None
+    recency_half_life_days: float = 365.0
+    recency_floor: float = 0.25
+
+    def role_weight(self, role: str) -> float:
+        """The evidence weight of a role."""
+        table = self.role_weights if self.role_weights is not None else DEFAULT_ROLE_WEIGHTS
+        return float(table.get(role, UNKNOWN_ROLE_WEIGHT))
+
+    def decay(self, age_days: float | None) -> float:
+        """The share of its weight that evidence of this age keeps (None: undated)."""
+        if age_days is None:
+            return self.recency_floor
+        kept = 0.5 ** (max(age_days, 0.0) / self.recency_half_life_days)
+        return float(self.recency_floor + (1.0 - self.recency_floor) * kept)
+
+
+class EvidenceIndex:
+    """Per-document evidence for every person, and the totals queries need.
+
+    Attributes:
+        evidence: (documents, people) role weight x age decay, strongest role per pair.
+        shares: the same, each document's row summing to 1 (p(person | document)).
+        roles: per document, each contributor's strongest role.
+        writing: (documents, people) role weight of writers (no decay).
+        recent: per activity half-life, (documents, people) writing x exp decay.
+        departments: department name -> column.
+        document_department: (documents, departments) one-hot.
+        document_tags: (documents, tags) one-hot.
+        lexical: BM25 over each person's writing, for Model 1.
+    """
+
+    def __init__(
+        self,
+        documents: Sequence[Document],
+        people: Sequence[Person],
+        config: EvidenceConfig,
+        lexical: LexicalIndex | None = None,
+    ) -> None:
+        self.config = config
+        rows = {p.id: i for i, p in enumerate(people)}
+        names = sorted({d.department or "" for d in documents} | {""})
+        self.departments = {name: i for i, name in enumerate(names)}
+        tags: dict[str, int] = {}
+        newest = _newest_by_department(documents)
+        evidence: dict[tuple[int, int], float] = {}
+        writing: dict[tuple[int, int], float] = {}
+        recent: dict[float, dict[tuple[int, int], float]] = {h: {} for h in ACTIVITY_HALF_LIVES}
+        self.roles: list[dict[int, str]] = []
+        for row, document in enumerate(documents):
+            now = newest.get(document.department or "")
+            best: dict[int, tuple[float, str]] = {}
+            for contribution in document.roles():
+                person = rows.get(contribution.person)
+                if person is None:
+                    continue
+                strength = config.role_weight(contribution.role)
+                age = _age_days(contribution.created or document.created, now)
+                weight = strength * config.decay(age)
+                if person not in best or weight > best[person][0]:
+                    best[person] = (weight, contribution.role)
+                if strength >= WRITER_MINIMUM:
+                    writing[(row, person)] = writing.get((row, person), 0.0) + strength
+                    if age is not None:
+                        for half_life, cells in recent.items():
+                            key = (row, person)
+                            cells[key] = cells.get(key, 0.0) + strength * 0.5 ** (age / half_life)
+            for person, (weight, _) in best.items():
+                evidence[(row, person)] = weight
+            self.roles.append({person: role for person, (_, role) in best.items()})
+            for tag in document.tags:
+                tags.setdefault(tag, len(tags))
+        shape = (len(documents), len(people))
+        self.evidence = _sparse(evidence, shape)
+        totals = np.asarray(self.evidence.sum(axis=1)).ravel()
+        inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+        self.shares = sparse.csr_array(self.evidence.multiply(inverse[:, None]))
+        self.writing = _sparse(writing, shape)
+        self.recent = {h: _sparse(cells, shape) for h, cells in recent.items()}
+        self.document_department = _one_hot(
+            [self.departments[d.department or ""] for d in documents], len(names)
+        )
+        self.tags = tags
+        self.document_tags = _sparse(
+            {(row, tags[t]): 1.0 for row, d in enumerate(documents) for t in d.tags},
+            (len(documents), max(1, len(tags))),
+        )
+        self._all = _Totals.of(self, None)
+        if lexical is None:  # loading an index reads it instead of building it
+            lexical = LexicalIndex.build(_writings(documents, len(people), self.writing))
+        self.lexical = lexical
+
+    def save(self, directory: Path) -> None:
+        """Write what cannot be recomputed cheaply at load (the BM25 over people)."""
+        self.lexical.save(directory / PEOPLE_LEXICAL_DIR)
+
+    def totals(self, allowed: Mask | None) -> _Totals:
+        """People x department activity and experience, and people x tag counts.
+
+        Args:
+            allowed: the documents a query may use; None (or all True) for every one.
+        """
+        if allowed is None or allowed.all():
+            return self._all
+        return _Totals.of(self, allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Totals:
+    """Evidence summed per person over the documents a query may use (log scale)."""
+
+    recent: dict[float, sparse.csr_array]
+    experience: sparse.csr_array
+    tags: sparse.csc_array
+
+    @classmethod
+    def of(cls, index: EvidenceIndex, allowed: Mask | None) -> _Totals:
+        def total(per_document: sparse.csr_array, columns: sparse.csr_array) -> sparse.csr_array:
+            if allowed is not None:
+                per_document = per_document[allowed]
+                columns = columns[allowed]
+            summed = sparse.csr_array(per_document.T @ columns)
+            summed.data = np.log1p(summed.data)
+            return summed
+
+        departments = index.document_department
+        return cls(
+            recent={h: total(m, departments) for h, m in index.recent.items()},
+            experience=total(index.writing, departments),
+            tags=sparse.csc_array(total(index.writing, index.document_tags)),
+        )
+
+
+def _writings(documents: Sequence[Document], people: int, writing: sparse.csr_array) -> list[str]:
+    """Each person's writing as one text: the title and start of every document they wrote."""
+    texts: list[list[str]] = [[] for _ in range(people)]
+    for row, document in enumerate(documents):
+        for person in writing.indices[writing.indptr[row] : writing.indptr[row + 1]]:
+            texts[int(person)].append(f"{document.title}\n{document.text[:_WRITING_CHARS]}")
+    return ["\n\n".join(t) for t in texts]
+
+
+def _sparse(cells: Mapping[tuple[int, int], float], shape: tuple[int, int]) -> sparse.csr_array:
+    if not cells:
+        return sparse.csr_array(shape, dtype=np.float64)
+    keys = list(cells)
+    return sparse.csr_array(
+        (list(cells.values()), ([r for r, _ in keys], [c for _, c in keys])), shape=shape
+    )
+
+
+def _one_hot(columns: Sequence[int], width: int) -> sparse.csr_array:
+    rows = np.arange(len(columns))
+    data = np.ones(len(columns))
+    return sparse.csr_array(
+        (data, (rows, np.asarray(columns, dtype=np.int64))), shape=(len(columns), width)
+    )
+
+
+def _parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=None)
+
+
+def _newest_by_department(documents: Sequence[Document]) -> dict[str, datetime]:
+    """Each department's newest document date: "now" for the age of its evidence."""
+    newest: dict[str, datetime] = {}
+    for document in documents:
+        when = _parse_date(document.created)
+        key = document.department or ""
+        if when is not None and (key not in newest or when > newest[key]):
+            newest[key] = when
+    return newest
+
+
+def _age_days(created: str | None, now: datetime | None) -> float | None:
+    """Days from a contribution to its department's newest document; None if undated."""
+    when = _parse_date(created)
+    if when is None or now is None:
+        return None
+    return max((now - when).total_seconds() / 86400.0, 0.0)

@@ -1,0 +1,328 @@
+"""Who knows about a query: people ranked by the evidence of their work.
+
+From the fused document ranking of a query (only documents the query's filters
+allow), each candidate person gets these signals (features), all computed from
+the evidence in models.evidence:
+
+- ``model2``: document-centric Model 2 (Balog et al., SIGIR 2006): the sum over
+  the top documents of p(query | document) · p(person | document), with a
+  softmax over the documents' scores and the evidence spread over contributors;
+- ``combsum``, ``combmnz``, ``expcombmnz``: the voting models of Macdonald and
+  Ounis (CIKM 2006): sums of the document scores (min-max scaled) times the
+  evidence, times the number of voting documents (MNZ), with exp() scores;
+- ``best_rank``: 1 / (1 + the rank of their best document);
+- ``top10``: how many of the ten best documents are theirs;
+- ``model1``: candidate-centric Model 1: BM25 of the query against everything
+  they wrote, concatenated into one document (with a document filter, the sum
+  of the BM25 scores of the allowed documents they wrote);
+- ``profile``: cosine similarity of the query to their title, bio and skills;
+- ``activity_recent``, ``activity_year``: log of their dated writing with a
+  30-day and a 365-day half-life, in the departments of the query's best documents;
+- ``experience``: log of all their writing in those departments;
+- ``tag_match``: overlap of the tags of the query's best documents with the
+  tags of the documents they wrote.
+
+A learned linear ranker combines them (models.ranker), or one of them ranks
+alone (for comparison).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import sparse
+
+from models.arrays import Ids, Mask, Vectors
+from models.evidence import ACTIVITY_HALF_LIVES, EvidenceConfig, EvidenceIndex
+from models.exceptions import ConfigurationError
+from models.ranker import LinearRanker, Matrix
+from models.retrieval import DocumentRanking
+
+PEOPLE_FEATURES = (
+    "model2",
+    "combsum",
+    "combmnz",
+    "expcombmnz",
+    "best_rank",
+    "top10",
+    "model1",
+    "profile",
+    "activity_recent",
+    "activity_year",
+    "experience",
+    "tag_match",
+)
+#: How features group into the signals an explanation reports.
+SIGNALS: Mapping[str, str] = {
+    "model2": "documents",
+    "combsum": "documents",
+    "combmnz": "documents",
+    "expcombmnz": "documents",
+    "best_rank": "documents",
+    "top10": "documents",
+    "model1": "writing",
+    "profile": "profile",
+    "activity_recent": "activity",
+    "activity_year": "activity",
+    "experience": "activity",
+    "tag_match": "topics",
+}
+PEOPLE_MODELS = ("learned", *PEOPLE_FEATURES)
+#: Features with a unit (log counts): compared within a query by centring only.
+CENTRED_FEATURES = frozenset(
+    {"top10", "activity_recent", "activity_year", "experience", "tag_match"}
+)
+PEOPLE_SCALING = tuple("centre" if f in CENTRED_FEATURES else "z" for f in PEOPLE_FEATURES)
+CANDIDATES_PER_SOURCE = 50
+PROFILE_CANDIDATES = 200
+#: The query's departments and topics are read off this many of its best documents.
+DEPARTMENT_DOCUMENTS = 20
+TOPIC_DOCUMENTS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertiseConfig:
+    """Parameters of the expertise model.
+
+    Attributes:
+        model: ``learned`` or the name of one feature that ranks alone.
+        candidate_documents: how many top documents vote.
+        temperature: softmax temperature of Model 2 over z-scored document scores.
+        evidence_per_person: how many evidence documents to report per person.
+        evidence: how contributions become evidence (roles, recency).
+    """
+
+    model: str = "learned"
+    candidate_documents: int = 100
+    temperature: float = 1.0
+    evidence_per_person: int = 3
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    """One document's evidence for one person in one query."""
+
+    document: int
+    relevance: float
+    contribution: float
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExpertScore:
+    """A person's score for a query, with the signals and documents behind it.
+
+    Attributes:
+        person: the person's row in the corpus.
+        score: the ranking score (its scale depends on the model).
+        signals: what each signal group added (learned model: weight times z-score).
+        votes: the strongest evidence documents, largest first.
+    """
+
+    person: int
+    score: float
+    signals: dict[str, float]
+    votes: tuple[Vote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleCandidates:
+    """The candidate people of one query and their features.
+
+    Attributes:
+        rows: candidate rows in the corpus.
+        features: (candidates, PEOPLE_FEATURES).
+        votes: (top documents, people) Model 2 votes, for the evidence lists.
+    """
+
+    rows: Ids
+    features: Matrix
+    votes: sparse.csr_array
+
+
+def people_candidates(
+    evidence: EvidenceIndex,
+    config: ExpertiseConfig,
+    ranking: DocumentRanking,
+    query: str,
+    profiles: tuple[Ids, Vectors],
+    people: Mask,
+    documents: Mask | None = None,
+) -> PeopleCandidates:
+    """Candidate people of one query and their PEOPLE_FEATURES.
+
+    Args:
+        evidence: the corpus evidence.
+        config: the expertise parameters.
+        ranking: the query's documents, best first (only allowed ones).
+        query: the query text, for Model 1.
+        profiles: rows and cosine scores of the best-matching profiles.
+        people: which people may be returned.
+        documents: which documents the query may use; None for all.
+    """
+    filtered = documents is not None and not documents.all()
+    n_people = evidence.evidence.shape[1]
+    top = ranking.rows[: config.candidate_documents]
+    z = ranking.relevance[: len(top)].astype(np.float64)
+    if len(top):
+        spread = z.max() - z.min()
+        scaled = (z - z.min()) / spread if spread > 0 else np.ones_like(z)
+        softmax = np.exp((z - z.max()) / config.temperature)
+        softmax /= softmax.sum()
+    else:
+        scaled = softmax = z
+    weights = evidence.evidence[top]
+    present = sparse.csr_array(weights > 0).astype(np.float64)
+    count = _column_sums(present)
+    combsum = _column_sums(weights.multiply(scaled[:, None]))
+    votes = sparse.csr_array(evidence.shares[top].multiply(softmax[:, None]))
+    best = np.full(n_people, np.inf)
+    for rank, row in enumerate(top):
+        who = evidence.evidence.indices[
+            evidence.evidence.indptr[row] : evidence.evidence.indptr[row + 1]
+        ]
+        best[who] = np.minimum(best[who], rank)
+    head = min(len(top), DEPARTMENT_DOCUMENTS)
+    departments = np.asarray(evidence.document_department[top[:head]].T @ softmax[:head]).ravel()
+    if departments.sum() > 0:
+        departments /= departments.sum()
+    totals = evidence.totals(documents if filtered else None)
+    profile = np.zeros(n_people)
+    profile[profiles[0]] = profiles[1]
+    if filtered:
+        assert documents is not None
+        model1 = evidence.writing[documents].T @ ranking.lexical_scores[documents].astype(
+            np.float64
+        )
+    else:
+        model1 = evidence.lexical.scores(query).astype(np.float64)
+    matrix = np.column_stack(
+        [
+            _column_sums(votes),
+            combsum,
+            combsum * count,
+            _column_sums(weights.multiply(np.exp(scaled)[:, None])) * count,
+            np.where(np.isfinite(best), 1.0 / (1.0 + best), 0.0),
+            _column_sums(present[: min(10, len(top))]),
+            np.asarray(model1).ravel(),
+            profile,
+            totals.recent[ACTIVITY_HALF_LIVES[0]] @ departments,
+            totals.recent[ACTIVITY_HALF_LIVES[1]] @ departments,
+            totals.experience @ departments,
+            _tag_match(evidence, totals.tags, top[:TOPIC_DOCUMENTS], softmax[:TOPIC_DOCUMENTS]),
+        ]
+    )
+    # Every source is cut to its best allowed people, never before the filter.
+    sources = [
+        np.flatnonzero((count > 0) & people),
+        _best(np.where(people, matrix[:, PEOPLE_FEATURES.index("activity_recent")], 0.0)),
+        _best(np.where(people, matrix[:, PEOPLE_FEATURES.index("model1")], 0.0)),
+        profiles[0][people[profiles[0]]],
+    ]
+    rows = np.unique(np.concatenate(sources).astype(np.int64))
+    return PeopleCandidates(rows, matrix[rows], votes)
+
+
+class ExpertiseModel:
+    """Ranks people with the learned ranker or with one feature alone.
+
+    Args:
+        evidence: the corpus evidence.
+        config: the expertise parameters.
+        ranker: the people ranker (needed for the ``learned`` model).
+    """
+
+    def __init__(
+        self, evidence: EvidenceIndex, config: ExpertiseConfig, ranker: LinearRanker | None
+    ) -> None:
+        if config.model not in PEOPLE_MODELS:
+            raise ConfigurationError(
+                f"people_model must be one of {', '.join(PEOPLE_MODELS)}, not {config.model!r}"
+            )
+        if config.model == "learned":
+            if ranker is None or ranker.task != "people":
+                raise ConfigurationError("the learned people model needs a people ranker")
+            ranker.check_features(PEOPLE_FEATURES)
+        self.evidence = evidence
+        self.config = config
+        self.ranker = ranker
+
+    def rank(
+        self,
+        ranking: DocumentRanking,
+        query: str,
+        profiles: tuple[Ids, Vectors],
+        people: Mask,
+        limit: int,
+        documents: Mask | None = None,
+    ) -> list[ExpertScore]:
+        """The best ``limit`` allowed people for a query."""
+        found = people_candidates(
+            self.evidence, self.config, ranking, query, profiles, people, documents
+        )
+        if len(found.rows) == 0 or limit == 0:
+            return []
+        if self.config.model == "learned":
+            assert self.ranker is not None
+            contributions = self.ranker.contributions(found.features, PEOPLE_FEATURES)
+            names = self.ranker.features
+        else:
+            contributions = found.features[:, [PEOPLE_FEATURES.index(self.config.model)]]
+            names = (self.config.model,)
+        scores = contributions.sum(axis=1)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        by_person = sparse.csc_array(found.votes)
+        results = []
+        for i in order:
+            signals: dict[str, float] = {}
+            for name, value in zip(names, contributions[i], strict=True):
+                signals[SIGNALS[name]] = signals.get(SIGNALS[name], 0.0) + float(value)
+            person = int(found.rows[i])
+            results.append(
+                ExpertScore(
+                    person, float(scores[i]), signals, self._votes(ranking, by_person, person)
+                )
+            )
+        return results
+
+    def _votes(
+        self, ranking: DocumentRanking, votes: sparse.csc_array, person: int
+    ) -> tuple[Vote, ...]:
+        start, end = votes.indptr[person], votes.indptr[person + 1]
+        rows, values = votes.indices[start:end], votes.data[start:end]
+        strongest = np.argsort(-values, kind="stable")[: self.config.evidence_per_person]
+        return tuple(
+            Vote(
+                document=int(ranking.rows[rows[i]]),
+                relevance=float(ranking.dense[rows[i]]),
+                contribution=float(values[i]),
+                role=self.evidence.roles[int(ranking.rows[rows[i]])].get(person, "author"),
+            )
+            for i in strongest
+            if values[i] > 0
+        )
+
+
+def _tag_match(
+    evidence: EvidenceIndex, person_tags: sparse.csc_array, top: Ids, weights: Vectors
+) -> Matrix:
+    """Σ over the query's pseudo-tags (from its best documents) of log(1 + the person's count)."""
+    query_tags = np.asarray(evidence.document_tags[top].T @ weights).ravel()
+    total = query_tags.sum()
+    if total <= 0:
+        return np.zeros(person_tags.shape[0])
+    out: Matrix = np.asarray(person_tags @ (query_tags / total)).ravel()
+    return out
+
+
+def _column_sums(matrix: sparse.sparray) -> Matrix:
+    return np.asarray(matrix.sum(axis=0)).ravel().astype(np.float64)
+
+
+def _best(scores: Matrix, k: int = CANDIDATES_PER_SOURCE) -> Ids:
+    positive = np.flatnonzero(scores > 0)
+    order = np.argsort(-scores[positive], kind="stable")[:k]
+    return positive[order].astype(np.int64)

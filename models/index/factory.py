@@ -1,0 +1,43 @@
+"""Picks and loads vector index backends by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from models.exceptions import ArtifactFormatError, ConfigurationError
+from models.index.base import VectorIndex
+from models.index.flat import FlatIndex
+from models.index.hnsw import HNSWIndex
+
+_BACKENDS: dict[str, type[VectorIndex]] = {FlatIndex.kind: FlatIndex, HNSWIndex.kind: HNSWIndex}
+INDEX_KINDS = ("auto", *_BACKENDS)
+
+#: Below this many vectors exact search costs a few milliseconds, so "auto" stays exact.
+AUTO_FLAT_LIMIT = 50_000
+
+
+def create_index(kind: str, dimension: int, expected_size: int = 0) -> VectorIndex:
+    """A new empty index.
+
+    Args:
+        kind: ``"flat"``, ``"hnsw"`` or ``"auto"`` (flat up to 50,000 vectors, then HNSW).
+        dimension: vector length.
+        expected_size: how many vectors will be added; used by ``"auto"``.
+    """
+    if kind == "auto":
+        kind = FlatIndex.kind if expected_size <= AUTO_FLAT_LIMIT else HNSWIndex.kind
+    try:
+        backend = _BACKENDS[kind]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown index type {kind!r}; use one of: {', '.join(INDEX_KINDS)}"
+        ) from None
+    return backend(dimension)
+
+
+def load_index(path: Path, kind: str, dimension: int) -> VectorIndex:
+    """Read an index file written by :meth:`VectorIndex.save`."""
+    backend = _BACKENDS.get(kind)
+    if backend is None:
+        raise ArtifactFormatError(f"{path}: unknown index type {kind!r} in the manifest")
+    return backend.load(path, dimension)

@@ -1,0 +1,85 @@
+"""Lexical retrieval: BM25 over words, beside the dense vectors.
+
+Dense vectors match meaning; BM25 matches the exact words people search for:
+names, product codes, rare technical terms. Built with bm25s (English stop
+words, Snowball stemming) and saved as its plain .npy/.json files, no pickle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import numpy as np
+import Stemmer
+
+from models.arrays import Vectors
+from models.exceptions import ArtifactFormatError
+
+_stemmer = Stemmer.Stemmer("english")
+# bm25s logs an info line per save and load; keep a server log for what matters.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
+
+
+def tokenize(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stemmed word tokens without English stop words."""
+    tokens: list[list[str]] = bm25s.tokenize(
+        list(texts), stopwords="en", stemmer=_stemmer, show_progress=False, return_ids=False
+    )
+    return tokens
+
+
+class LexicalIndex:
+    """BM25 scores of every item for a query.
+
+    Args:
+        retriever: a built bm25s index.
+        size: how many items it indexes.
+    """
+
+    def __init__(self, retriever: Any, size: int) -> None:
+        self._retriever = retriever
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: Sequence[str]) -> LexicalIndex:
+        """Index one text per item (an empty text matches nothing)."""
+        retriever = bm25s.BM25()
+        # bm25s needs at least one item and one word: an empty collection is
+        # indexed as one placeholder, which scores() never reports.
+        tokens = tokenize([t if t.strip() else "" for t in texts]) or [[]]
+        if not any(tokens):
+            tokens = [["\x00"] for _ in tokens]
+        retriever.index(tokens, show_progress=False)
+        return cls(retriever, len(texts))
+
+    def scores(self, query: str) -> Vectors:
+        """The BM25 score of every item (0 where no query word occurs)."""
+        terms = [t for t in tokenize([query])[0] if t in self._retriever.vocab_dict]
+        if not terms or self.size == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        scores: Vectors = np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
+        return scores
+
+    def save(self, directory: Path) -> None:
+        """Write the index files into a (new) directory."""
+        self._retriever.save(str(directory), allow_pickle=False, show_progress=False)
+
+    @classmethod
+    def load(cls, directory: Path, size: int) -> LexicalIndex:
+        """Read an index written by :meth:`save` for ``size`` items."""
+        if not directory.is_dir():
+            raise ArtifactFormatError(f"the index is incomplete: {directory} is missing")
+        try:
+            retriever = bm25s.BM25.load(
+                str(directory), mmap=False, allow_pickle=False, show_progress=False
+            )
+        except (OSError, ValueError, KeyError) as exc:
+            raise ArtifactFormatError(f"cannot read the BM25 index {directory}: {exc}") from exc
+        found = int(retriever.scores["num_docs"])
+        if found != max(size, 1):
+            raise ArtifactFormatError(f"{directory} indexes {found} items, expected {size}")
+        return cls(retriever, size)

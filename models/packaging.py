@@ -1,0 +1,92 @@
+"""How a whoknows model is packaged in MLflow, and fetching one from the registry.
+
+A registered model is a pyfunc (models.pyfunc) whose artifacts are the index
+directory (``artifacts/index``) and, when the index was not built with the
+bundled encoder, the encoder folder (``artifacts/encoder``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.exceptions import ArtifactError
+
+INDEX_ARTIFACT = "index"
+ENCODER_ARTIFACT = "encoder"
+#: Parameters the pyfunc's predict() takes, with their defaults.
+PARAMS: dict[str, Any] = {"limit_resources": 5, "limit_people": 5, "departments": [], "types": []}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    """Where a downloaded model's index and encoder are on disk."""
+
+    index: Path
+    encoder: Path | None
+
+
+def packaged_files(model_dir: Path) -> ModelFiles:
+    """The index and encoder folders inside a downloaded whoknows model directory."""
+    artifacts = Path(model_dir) / "artifacts"
+    encoder = artifacts / ENCODER_ARTIFACT
+    return ModelFiles(artifacts / INDEX_ARTIFACT, encoder if encoder.is_dir() else None)
+
+
+def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
+    """Download a registered whoknows model and locate its index and encoder.
+
+    Args:
+        uri: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+        cache_dir: downloads go under ``cache_dir/models/NAME/VERSION``; a version
+            is immutable, so one already there is not fetched again.
+        tracking_uri: the MLflow tracking store that holds the registry.
+
+    Raises:
+        ArtifactError: the registry does not know it, or it is not a whoknows model.
+    """
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's own notices at import
+        import mlflow
+        import mlflow.pyfunc  # lazily loaded otherwise, warning about its own classes
+        from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = _version(client, uri)
+        target = Path(cache_dir) / "models" / version.name / str(version.version)
+        files = packaged_files(target)
+        if not (files.index / "manifest.json").is_file():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True, exist_ok=True)
+            mlflow.set_tracking_uri(tracking_uri)
+            mlflow.set_registry_uri(tracking_uri)
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{version.name}/{version.version}", dst_path=str(target)
+            )
+            files = packaged_files(target)
+    except MlflowException as exc:
+        raise ArtifactError(f"cannot fetch {uri} from {tracking_uri}: {exc.message}") from exc
+    if not files.index.is_dir():
+        raise ArtifactError(f"{uri} is not a whoknows model: it has no packaged index")
+    return files
+
+
+def _version(client: Any, uri: str) -> Any:
+    """The ModelVersion that ``models:/name@alias`` or ``models:/name/version`` names."""
+    if not uri.startswith("models:/"):
+        raise ArtifactError(
+            f"{uri!r} is not a registry URI; use models:/NAME@ALIAS or models:/NAME/VERSION"
+        )
+    path = uri.removeprefix("models:/")
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        return client.get_model_version_by_alias(name, alias)
+    name, _, version = path.partition("/")
+    if not version:
+        raise ArtifactError(f"{uri!r} names no version or alias: use models:/{name}@champion")
+    return client.get_model_version(name, version)

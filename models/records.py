@@ -1,0 +1,166 @@
+"""The records whoknows recommends: resources (documents) and people.
+
+These are plain, already-validated values. Parsing and checking raw input
+(JSONL, CSV, Markdown, PDF) is the ingestion pipeline's job; the recommender
+trusts what it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class ResourceType(StrEnum):
+    """What kind of resource a document is."""
+
+    DOCUMENT = "document"
+    WIKI = "wiki"
+    REPORT = "report"
+    BEST_PRACTICE = "best-practice"
+    CASE_STUDY = "case-study"
+    COURSE = "course"
+
+    @classmethod
+    def parse(cls, value: str) -> ResourceType:
+        """Read a type leniently: case, spaces and underscores do not matter.
+
+        Raises:
+            ValueError: the value names no known type; the message lists them.
+        """
+        key = value.strip().lower().replace("_", "-").replace(" ", "-")
+        try:
+            return cls(key)
+        except ValueError:
+            known = ", ".join(t.value for t in cls)
+            raise ValueError(f"unknown resource type {value!r}; use one of: {known}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """Who did what on a document.
+
+    Attributes:
+        person: the person's id.
+        role: what they did, e.g. ``author``, ``asked``, ``answered``, ``accepted_answer``.
+        score: a quality signal where the source has one (votes), else None.
+        created: ISO-8601 date or datetime of the contribution, if known.
+    """
+
+    person: str
+    role: str = "author"
+    score: float | None = None
+    created: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A resource someone may want to read.
+
+    Attributes:
+        id: unique, stable id.
+        title: short title (may be empty when the text is not).
+        text: the full plain text.
+        type: the kind of resource.
+        department: the organisational unit it belongs to, if known.
+        authors: person ids of everyone who contributed.
+        contributions: per-person roles, when the source records them; when empty,
+            every author counts as a plain ``author``.
+        tags: free keywords.
+        url: where to read the original.
+        created: ISO-8601 date or datetime.
+        allowed_groups: groups that may see it; empty means everyone.
+    """
+
+    id: str
+    title: str
+    text: str
+    type: ResourceType = ResourceType.DOCUMENT
+    department: str | None = None
+    authors: tuple[str, ...] = ()
+    contributions: tuple[Contribution, ...] = ()
+    tags: tuple[str, ...] = ()
+    url: str | None = None
+    created: str | None = None
+    allowed_groups: tuple[str, ...] = ()
+
+    def roles(self) -> list[Contribution]:
+        """Each contribution, or a plain ``author`` contribution per author if none are recorded."""
+        if self.contributions:
+            return list(self.contributions)
+        return [Contribution(person=a, role="author", created=self.created) for a in self.authors]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, the inverse of :meth:`from_dict`."""
+        data = asdict(self)
+        data["type"] = self.type.value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        """Rebuild a document written by :meth:`to_dict`."""
+        return cls(
+            id=data["id"],
+            title=data.get("title") or "",
+            text=data.get("text") or "",
+            type=ResourceType(data.get("type") or ResourceType.DOCUMENT.value),
+            department=data.get("department"),
+            authors=tuple(data.get("authors") or ()),
+            contributions=tuple(Contribution(**c) for c in data.get("contributions") or ()),
+            tags=tuple(data.get("tags") or ()),
+            url=data.get("url"),
+            created=data.get("created"),
+            allowed_groups=tuple(data.get("allowed_groups") or ()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A colleague who may know about something.
+
+    Attributes:
+        id: unique, stable id.
+        name: display name.
+        title: job title.
+        department: organisational unit.
+        bio: free text about their work.
+        skills: self-declared skills.
+        location: where they work.
+    """
+
+    id: str
+    name: str
+    title: str | None = None
+    department: str | None = None
+    bio: str = ""
+    skills: tuple[str, ...] = field(default=())
+    location: str | None = None
+
+    def profile_text(self) -> str:
+        """The text that describes the person's expertise: title, bio and skills.
+
+        The name is left out on purpose: it says nothing about what they know.
+        Empty when the profile has nothing to match against.
+        """
+        parts = [self.title or "", self.bio or ""]
+        if self.skills:
+            parts.append("Skills: " + ", ".join(self.skills))
+        return "\n".join(p.strip() for p in parts if p and p.strip())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict, the inverse of :meth:`from_dict`."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Person:
+        """Rebuild a person written by :meth:`to_dict`."""
+        return cls(
+            id=data["id"],
+            name=data.get("name") or data["id"],
+            title=data.get("title"),
+            department=data.get("department"),
+            bio=data.get("bio") or "",
+            skills=tuple(data.get("skills") or ()),
+            location=data.get("location"),
+        )
