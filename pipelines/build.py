@@ -1,0 +1,162 @@
+"""Build: ingest documents and people, embed them, write an index directory."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from models.arrays import Progress
+from models.artifact import check_replaceable
+from models.config import RecommenderConfig
+from models.embedding_cache import EmbeddingCache
+from models.embeddings import Embeddings
+from models.encoder import Encoder, recorded_model_path
+from models.recommender import Recommender
+from pipelines import ingest, tracking
+from pipelines.ingest import IngestReport
+from pipelines.ingest import processed as processed_records
+
+CACHE_FILE = "embeddings.sqlite"
+REPORT_FILE = "ingest-report.json"
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    """A built and saved index."""
+
+    recommender: Recommender
+    report: IngestReport
+    path: Path
+    seconds: float
+
+
+def open_encoder(model_path: Path | None, cache_dir: Path | None) -> Encoder:
+    """The encoder of a local model folder (the bundled default if None), with its cache."""
+    cache = EmbeddingCache(cache_dir / CACHE_FILE) if cache_dir is not None else None
+    return Encoder(model_path, cache=cache)
+
+
+def build(
+    result: ingest.IngestResult,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Recommender:
+    """Index already-ingested records in memory, with a local encoder and the embedding cache."""
+    encoder = open_encoder(model_path, cache_dir)
+    try:
+        return Recommender.build(
+            result.documents, result.people, encoder=encoder, config=config, progress=progress
+        )
+    finally:
+        if encoder.cache is not None:  # the recommender keeps the encoder, not the cache
+            encoder.cache.close()
+            encoder.cache = None
+
+
+def run(
+    documents: Sequence[Path],
+    people: Sequence[Path],
+    out: Path,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    strict: bool = False,
+    progress: Progress | None = None,
+) -> BuildResult:
+    """Ingest, embed and index, then write the index directory ``out`` atomically.
+
+    Raises:
+        IngestError: no usable input, or (with strict) any skipped record.
+    """
+    started = time.perf_counter()
+    check_replaceable(Path(out))  # before any work, not after minutes of embedding
+    result = ingest.run(documents, people, progress=progress)
+    if strict:
+        result.raise_if_skipped()
+    recommender = build(
+        result, config=config, model_path=model_path, cache_dir=cache_dir, progress=progress
+    )
+    report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    recommender.save(out, extras={REPORT_FILE: report})
+    return BuildResult(recommender, result.report, out, time.perf_counter() - started)
+
+
+def embed(
+    processed: Path,
+    out: Path,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Embeddings:
+    """The ``embed`` stage: ingested records -> passages and vectors on disk."""
+    config = config or RecommenderConfig()
+    check_replaceable(Path(out))
+    documents, people = processed_records.load(processed)
+    encoder = open_encoder(model_path, cache_dir)
+    try:
+        embeddings = Embeddings.compute(
+            documents,
+            people,
+            encoder,
+            passage_tokens=config.passage_tokens,
+            passage_overlap=config.passage_overlap,
+            progress=progress,
+        )
+    finally:
+        if encoder.cache is not None:
+            encoder.cache.close()
+    report = Path(processed) / processed_records.REPORT
+    extras = {report.name: report.read_text(encoding="utf-8")} if report.is_file() else {}
+    embeddings.save(out, extras)
+    return embeddings
+
+
+def index(
+    embeddings_dir: Path,
+    out: Path,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    progress: Progress | None = None,
+) -> Recommender:
+    """The ``index`` stage: embeddings -> a complete index directory."""
+    check_replaceable(Path(out))
+    embeddings = Embeddings.load(embeddings_dir)
+    encoder = Encoder(model_path or recorded_model_path(embeddings.encoder))
+    recommender = Recommender.from_embeddings(
+        embeddings, encoder=encoder, config=config, progress=progress
+    )
+    report = Path(embeddings_dir) / processed_records.REPORT
+    extras = {REPORT_FILE: report.read_text(encoding="utf-8")} if report.is_file() else {}
+    recommender.save(out, extras=extras)
+    return recommender
+
+
+def track_build(recommender: Recommender, out: Path, seconds: float) -> str:
+    """Log a build to MLflow: its parameters, counts and the index directory itself."""
+    manifest = recommender.manifest
+    with tracking.run(f"build {Path(out).name}", tags={"whoknows.index": str(out)}) as mlflow:
+        mlflow.log_params(
+            tracking.flatten(
+                {
+                    "index_version": manifest.index_version,
+                    "encoder": manifest.encoder.get("name"),
+                    "index_kind": manifest.index_kind,
+                    **manifest.params,
+                }
+            )
+        )
+        mlflow.log_metrics({f"count/{k}": float(v) for k, v in manifest.counts.items()})
+        mlflow.log_metric("build_seconds", seconds)
+        mlflow.log_artifacts(str(out), artifact_path="index")
+        run_id: str = mlflow.active_run().info.run_id
+    return run_id

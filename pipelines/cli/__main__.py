@@ -1,0 +1,5 @@
+"""``python -m pipelines.cli`` runs the ``whoknows`` command."""
+
+from pipelines.cli import main
+
+main()

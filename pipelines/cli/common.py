@@ -1,0 +1,101 @@
+"""What the commands share: consoles, options, error handling and progress bars."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from models.exceptions import WhoknowsError
+
+if TYPE_CHECKING:
+    from pipelines.params import Params
+
+console = Console(stderr=True, soft_wrap=True)  # messages keep whole paths on one line
+out = Console()
+
+EncoderOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--encoder",
+        envvar="WHOKNOWS_ENCODER_PATH",
+        help="Local sentence-transformers model folder (default: params.yaml's encoder, "
+        "else the bundled all-MiniLM-L6-v2).",
+        show_default=False,
+    ),
+]
+CacheOption = Annotated[
+    Path,
+    typer.Option(
+        "--cache-dir",
+        envvar="WHOKNOWS_CACHE_DIR",
+        help="Where embeddings are cached between builds.",
+    ),
+]
+ParamsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--params", help="params.yaml (encoder, seed, recommender, train).", show_default=False
+    ),
+]
+
+
+def default_cache() -> Path:
+    """Where embeddings are cached unless WHOKNOWS_CACHE_DIR or --cache-dir says otherwise."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "whoknows"
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Turn whoknows errors and Ctrl-C into a message and an exit code."""
+    try:
+        yield
+    except WhoknowsError as exc:
+        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted[/]: nothing was written; cached embeddings are kept")
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A (stage, done, total) callback drawing one bar per stage."""
+    bars = Progress(
+        TextColumn("{task.description:<16}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars:
+        yield update
+
+
+DatasetsArgument = Annotated[
+    list[Path], typer.Argument(help="Dataset folders (documents, people, queries, qrels).")
+]
+
+TrackOption = Annotated[
+    bool, typer.Option(help="Log the run to MLflow (MLFLOW_TRACKING_URI, or ./mlflow.db).")
+]
+
+
+def encoder_of(option: Path | None, params: Params) -> Path | None:
+    """The encoder folder to use: the option, else params.yaml's, else None (the default)."""
+    return option if option is not None else params.encoder

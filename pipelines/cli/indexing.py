@@ -1,0 +1,268 @@
+"""Commands that make and use an index: ingest, embed, index, build, serve, query.
+
+``build`` does ingest + embed + index in one go; the three stage commands are
+the same steps with files between them, as the DVC pipeline (dvc.yaml) runs them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from models.exceptions import InvalidFilterError
+from models.records import ResourceType
+from models.results import Filters
+from pipelines.cli.common import (
+    CacheOption,
+    EncoderOption,
+    ParamsOption,
+    TrackOption,
+    console,
+    default_cache,
+    encoder_of,
+    errors,
+    out,
+    progress,
+)
+from pipelines.cli.render import print_answer, print_report
+
+DocumentsOption = Annotated[
+    list[Path],
+    typer.Option(
+        "--documents",
+        "-d",
+        help="JSONL file (normalised format), folder of .md/.txt/.html/.pdf, "
+        "or one such file. Repeatable.",
+    ),
+]
+PeopleOption = Annotated[
+    list[Path] | None,
+    typer.Option("--people", "-p", help="People as JSONL or CSV. Repeatable."),
+]
+StrictOption = Annotated[
+    bool, typer.Option("--strict", help="Fail (exit 1) if any record or file is skipped.")
+]
+
+
+def build(
+    documents: DocumentsOption,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Index directory to write.")],
+    people: PeopleOption = None,
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    cache_dir: CacheOption = default_cache(),
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Embed everything afresh.")] = False,
+    strict: StrictOption = False,
+    track: TrackOption = True,
+) -> None:
+    """Ingest documents and people, embed them and write an index directory."""
+    from pipelines import build as pipeline
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        with progress() as bars:
+            result = pipeline.run(
+                documents,
+                people or [],
+                out_dir,
+                config=settings.config,
+                model_path=encoder_of(encoder, settings),
+                cache_dir=None if no_cache else cache_dir,
+                strict=strict,
+                progress=bars,
+            )
+        print_report(result.report)
+        _built(out_dir, result.recommender, result.seconds, track)
+
+
+def ingest(
+    documents: DocumentsOption,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the checked records.")],
+    people: PeopleOption = None,
+    strict: StrictOption = False,
+) -> None:
+    """Check documents and people and write them as records (the first pipeline stage)."""
+    from pipelines import ingest as pipeline
+    from pipelines.ingest import processed
+
+    with errors():
+        with progress() as bars:
+            result = pipeline.run(documents, people or [], progress=bars)
+        if strict:
+            result.raise_if_skipped()
+        processed.save(result, out_dir)
+        print_report(result.report)
+        console.print(f"[green]wrote[/] {out_dir}", highlight=False)
+
+
+def embed(
+    processed: Annotated[
+        Path, typer.Option("--processed", help="Records written by `whoknows ingest`.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for passages and vectors.")],
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    cache_dir: CacheOption = default_cache(),
+) -> None:
+    """Split records into passages and embed them (the second pipeline stage)."""
+    from pipelines import build as pipeline
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        with progress() as bars:
+            embeddings = pipeline.embed(
+                processed,
+                out_dir,
+                config=settings.config,
+                model_path=encoder_of(encoder, settings),
+                cache_dir=cache_dir,
+                progress=bars,
+            )
+        console.print(
+            f"[green]wrote[/] {out_dir}: {len(embeddings.passage_vectors):,} passage vectors, "
+            f"{len(embeddings.profile_vectors):,} profiles ({embeddings.encoder['name']})",
+            highlight=False,
+        )
+
+
+def index(
+    embeddings: Annotated[
+        Path, typer.Option("--embeddings", help="Vectors written by `whoknows embed`.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Index directory to write.")],
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    track: TrackOption = True,
+) -> None:
+    """Build the searchable index from embeddings (the third pipeline stage)."""
+    import time
+
+    from pipelines import build as pipeline
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        started = time.perf_counter()
+        with progress() as bars:
+            recommender = pipeline.index(
+                embeddings,
+                out_dir,
+                config=settings.config,
+                model_path=encoder_of(encoder, settings),
+                progress=bars,
+            )
+        _built(out_dir, recommender, time.perf_counter() - started, track)
+
+
+def serve(
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", envvar="WHOKNOWS_INDEX_DIR", help="Index directory to serve."),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            envvar="WHOKNOWS_MODEL_URI",
+            help="Serve a registered model instead, e.g. models:/whoknows@champion.",
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    encoder: EncoderOption = None,
+    log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    if (index is None) == (model is None):
+        console.print(
+            "[bold red]error:[/] give either the index to serve (--index DIR) or a registered "
+            "model (--model models:/whoknows@champion)"
+        )
+        raise typer.Exit(2)
+    # The app reads its settings from the environment, so that `uvicorn
+    # serving.app:create_app --factory` and this command behave the same.
+    for name, value in (
+        ("WHOKNOWS_INDEX_DIR", index),
+        ("WHOKNOWS_MODEL_URI", model),
+        ("WHOKNOWS_ENCODER_PATH", encoder),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
+        else:
+            os.environ.pop(name, None)
+    logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    logging["loggers"]["whoknows"] = {"handlers": ["default"], "level": log_level.upper()}
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=logging,
+    )
+
+
+def query(
+    text: Annotated[str, typer.Argument(help="The question.")],
+    index: Annotated[
+        Path, typer.Option("--index", envvar="WHOKNOWS_INDEX_DIR", help="Index directory.")
+    ],
+    limit_resources: Annotated[
+        int, typer.Option("--resources", "-r", help="How many resources.")
+    ] = 5,
+    limit_people: Annotated[int, typer.Option("--people", "-p", help="How many people.")] = 5,
+    department: Annotated[
+        list[str] | None, typer.Option("--department", help="Only this department. Repeatable.")
+    ] = None,
+    resource_type: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this resource type. Repeatable.")
+    ] = None,
+    encoder: EncoderOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Ask an index a question and print resources and people as tables."""
+    from models.recommender import Recommender
+
+    with errors():
+        try:
+            types = tuple(ResourceType.parse(t).value for t in resource_type or ())
+        except ValueError as exc:
+            raise InvalidFilterError(str(exc), field="type") from None
+        recommender = Recommender.load(index, model_path=encoder)
+        answer = recommender.recommend(
+            text,
+            limit_resources=limit_resources,
+            limit_people=limit_people,
+            filters=Filters(tuple(department or ()), types),
+        )
+    if as_json:
+        out.print_json(json.dumps(answer.to_dict(), ensure_ascii=False))
+    else:
+        print_answer(answer)
+
+
+def _built(out_dir: Path, recommender: object, seconds: float, track: bool) -> None:
+    from models.recommender import Recommender
+    from pipelines.build import track_build
+    from pipelines.tracking import tracking_uri
+
+    assert isinstance(recommender, Recommender)
+    counts = recommender.manifest.counts
+    console.print(
+        f"[green]built[/] {out_dir} in {seconds:.1f} s: "
+        f"{counts['documents']:,} documents, {counts['passages']:,} passages, "
+        f"{counts['people']:,} people (index {recommender.index_version})",
+        highlight=False,
+    )
+    if track:
+        run_id = track_build(recommender, out_dir, seconds)
+        console.print(f"MLflow run {run_id} at {tracking_uri()}", highlight=False)

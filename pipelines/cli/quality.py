@@ -1,0 +1,181 @@
+"""Commands that measure and learn ranking: evaluate, compare, train-ranker."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from models.arrays import Progress
+from models.config import RecommenderConfig
+from pipelines.cli.common import (
+    CacheOption,
+    DatasetsArgument,
+    EncoderOption,
+    ParamsOption,
+    TrackOption,
+    console,
+    default_cache,
+    encoder_of,
+    errors,
+    out,
+    progress,
+)
+from pipelines.exceptions import PipelineError
+from pipelines.tracking import tracking_uri
+
+if TYPE_CHECKING:
+    from pipelines.ranking import Collection
+
+
+def evaluate(
+    dataset_dir: Annotated[
+        Path, typer.Argument(help="Folder with documents, people, queries and qrels files.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Where to write the metrics JSON.")],
+    index: Annotated[
+        Path | None,
+        typer.Option(
+            "--index", help="Reuse this index instead of building one.", show_default=False
+        ),
+    ] = None,
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    cache_dir: CacheOption = default_cache(),
+    track: TrackOption = True,
+) -> None:
+    """Score resource and people rankings on a dataset with judgments."""
+    from pipelines import evaluate as pipeline
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        config = settings.config
+        model = encoder_of(encoder, settings)
+        with progress() as bars:
+            evaluation = pipeline.run(
+                dataset_dir,
+                index_dir=index,
+                config=config,
+                model_path=model,
+                cache_dir=cache_dir,
+                progress=bars,
+            )
+        pipeline.write_metrics(evaluation, out_file)
+        run_id = pipeline.track(evaluation, out_file) if track else None
+    table = Table(title=f"{dataset_dir}")
+    table.add_column("task")
+    for name in (*pipeline.MEASURES, "n_queries"):
+        table.add_column(name, justify="right")
+    for task, values in evaluation.metrics.items():
+        table.add_row(
+            task, *(f"{v:.3f}" if isinstance(v, float) else str(v) for v in values.values())
+        )
+    out.print(table)
+    if evaluation.query_seconds:
+        ms = sorted(1000 * s for s in evaluation.query_seconds)
+        console.print(
+            f"{len(ms)} queries, median {statistics.median(ms):.1f} ms; "
+            f"total {evaluation.seconds:.1f} s; metrics written to {out_file}"
+        )
+    if run_id is not None:
+        console.print(f"MLflow run {run_id} at {tracking_uri()}", highlight=False)
+
+
+def compare(
+    datasets: DatasetsArgument,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write all metrics as JSON here.")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the comparison table (Markdown) here.")
+    ] = None,
+    folds: Annotated[
+        int, typer.Option(min=2, help="Cross-validation folds for the learned rankers.")
+    ] = 5,
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    cache_dir: CacheOption = default_cache(),
+    track: TrackOption = True,
+) -> None:
+    """Compare every retrieval and expertise method on datasets, learned ones cross-validated."""
+    from pipelines import ranking
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        config = settings.config
+        model = encoder_of(encoder, settings)
+        with progress() as bars:
+            collections = _prepare(datasets, config, model, cache_dir, bars)
+            comparison = ranking.compare(
+                collections, folds=folds, seed=settings.seed, progress=bars
+            )
+        table = ranking.markdown_table(comparison)
+        if markdown is not None:
+            markdown.write_text(table + "\n", encoding="utf-8")
+        if out_file is not None:
+            out_file.write_text(json.dumps(comparison.metrics, indent=2) + "\n", encoding="utf-8")
+        run_id = ranking.track(comparison, table, config) if track else None
+    out.print(table, markup=False, highlight=False)
+    if run_id is not None:
+        console.print(f"MLflow run {run_id} at {tracking_uri()}", highlight=False)
+    console.print(
+        f"{folds}-fold cross-validation over the pooled queries, {comparison.seconds:.0f} s"
+    )
+
+
+def train_ranker(
+    datasets: DatasetsArgument,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder for resources.json and people.json.")
+    ],
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    cache_dir: CacheOption = default_cache(),
+) -> None:
+    """Fit the resources and people rankers on every judged query of the datasets."""
+    from pipelines import ranking
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        config = settings.config
+        model = encoder_of(encoder, settings)
+        with progress() as bars:
+            collections = _prepare(datasets, config, model, cache_dir, bars)
+            rankers = ranking.fit_rankers(collections, seed=settings.seed)
+        if not rankers.present():
+            raise PipelineError("the datasets hold no judgments to learn a ranker from")
+        command = shlex.join(
+            ["whoknows", "train-ranker", *map(str, datasets), "--out", str(out_dir)]
+        )
+        written = ranking.save_rankers(rankers.present(), out_dir, {"command": command})
+    for task, ranker in (("resources", rankers.resources), ("people", rankers.people)):
+        if ranker is None:
+            console.print(f"[yellow]no {task} judgments[/]: no {task} ranker written")
+    for ranker, path in zip(rankers.present(), written, strict=True):
+        weights = ", ".join(
+            f"{f} {w:+.3f}" for f, w in zip(ranker.features, ranker.weights, strict=True)
+        )
+        console.print(f"[green]wrote[/] {path}: {weights}", highlight=False)
+
+
+def _prepare(
+    datasets: list[Path],
+    config: RecommenderConfig,
+    model: Path | None,
+    cache_dir: Path,
+    bars: Progress,
+) -> list[Collection]:
+    from pipelines import ranking
+
+    return [
+        ranking.prepare(d, config=config, model_path=model, cache_dir=cache_dir, progress=bars)
+        for d in datasets
+    ]

@@ -1,0 +1,246 @@
+"""Evaluation: how well an index finds the judged resources and people of a dataset.
+
+A dataset directory holds documents.jsonl, people.jsonl, queries.jsonl,
+qrels_resources.tsv and qrels_people.tsv in the normalised format. Every query
+with judgments is asked; the rankings are scored with ir-measures.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ir_measures
+from ir_measures import RR, P, R, nDCG
+
+from models.arrays import Progress
+from models.config import RecommenderConfig
+from models.recommender import Recommender
+from pipelines import ingest, tracking
+from pipelines.build import build
+from pipelines.exceptions import DatasetError
+from pipelines.ingest.tabular import read_jsonl
+
+MEASURES = {"nDCG@10": nDCG @ 10, "RR@10": RR @ 10, "P@1": P @ 1, "R@100": R @ 100}
+DEPTH = 100
+TASKS = ("resources", "people")
+FILES = (
+    "documents.jsonl",
+    "people.jsonl",
+    "queries.jsonl",
+    "qrels_resources.tsv",
+    "qrels_people.tsv",
+)
+
+Qrels = dict[str, dict[str, int]]
+Run = dict[str, dict[str, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    """Queries and judgments of an evaluation set."""
+
+    path: Path
+    queries: dict[str, str]
+    qrels: dict[str, Qrels]
+
+    def judged(self) -> list[str]:
+        """The queries that have a text and a judgment of either kind, sorted."""
+        ids = set(self.qrels["resources"]) | set(self.qrels["people"])
+        return sorted(q for q in ids if q in self.queries)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """Metrics per task, the rankings they were computed from, and what produced them.
+
+    Attributes:
+        metrics: task -> measure -> value.
+        runs: task -> query -> item -> score.
+        params: the index's parameters, encoder and version.
+        seconds: wall time, including any build.
+        query_seconds: time of each query.
+    """
+
+    metrics: dict[str, dict[str, float | int]]
+    runs: dict[str, Run] = field(repr=False)
+    params: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    query_seconds: list[float] = field(default_factory=list, repr=False)
+
+
+def load_dataset(path: Path) -> Dataset:
+    """Read queries and judgments of a dataset directory.
+
+    Raises:
+        DatasetError: a required file is missing or a judgment line is malformed.
+    """
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise DatasetError(f"{path} is not an evaluation dataset: missing {', '.join(missing)}")
+    report = ingest.IngestReport()
+    queries = {}
+    for _, row in read_jsonl(path / "queries.jsonl", report):
+        if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
+            queries[row["id"]] = row["text"]
+    if report.skipped:
+        raise DatasetError(f"bad query line: {report.skipped[0]}")
+    qrels = {task: read_qrels(path / f"qrels_{task}.tsv") for task in TASKS}
+    return Dataset(path, queries, qrels)
+
+
+def read_qrels(path: Path) -> Qrels:
+    """A TSV of (query_id, item_id, grade) under a header line."""
+    qrels: Qrels = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if number == 1 and not _is_int(parts[-1]):
+                continue  # header
+            if not line.strip():
+                continue
+            if len(parts) != 3 or not _is_int(parts[2]):
+                raise DatasetError(f"{path}:{number}: expected query_id<TAB>item_id<TAB>grade")
+            qrels.setdefault(parts[0], {})[parts[1]] = int(parts[2])
+    return qrels
+
+
+def run(
+    dataset_dir: Path,
+    *,
+    index_dir: Path | None = None,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Evaluation:
+    """Evaluate an index on a dataset, building one from the dataset if none is given.
+
+    Args:
+        dataset_dir: the dataset directory.
+        index_dir: an index built from the dataset's documents; None builds one in memory.
+        config: parameters of the index built here (ignored with index_dir).
+        model_path: a local encoder folder instead of the default.
+        cache_dir: the embedding cache folder.
+        progress: told (stage, done, total) as the evaluation runs.
+    """
+    started = time.perf_counter()
+    dataset = load_dataset(dataset_dir)
+    if index_dir is not None:
+        recommender = Recommender.load(index_dir, model_path=model_path)
+    else:
+        records = ingest.run([dataset_dir / "documents.jsonl"], [dataset_dir / "people.jsonl"])
+        recommender = build(
+            records, config=config, model_path=model_path, cache_dir=cache_dir, progress=progress
+        )
+    evaluation = evaluate(recommender, dataset, progress=progress, started=started)
+    if index_dir is not None:
+        evaluation.params["index_dir"] = str(index_dir)
+    return evaluation
+
+
+def evaluate(
+    recommender: Recommender,
+    dataset: Dataset,
+    *,
+    progress: Progress | None = None,
+    started: float | None = None,
+) -> Evaluation:
+    """Ask every judged query of a dataset and score the rankings."""
+    started = time.perf_counter() if started is None else started
+    judged = dataset.judged()
+    limit = recommender.config.max_query_chars
+    runs: dict[str, Run] = {task: {} for task in TASKS}
+    timings = []
+    for done, query_id in enumerate(judged, start=1):
+        begin = time.perf_counter()
+        answer = recommender.recommend(
+            dataset.queries[query_id][:limit], limit_resources=DEPTH, limit_people=DEPTH
+        )
+        timings.append(time.perf_counter() - begin)
+        # Scores by rank, so that ties in similarity cannot reorder the ranking.
+        runs["resources"][query_id] = by_rank(h.document.id for h in answer.resources)
+        runs["people"][query_id] = by_rank(h.person.id for h in answer.people)
+        if progress is not None:
+            progress("queries", done, len(judged))
+    metrics = {task: score(dataset.qrels[task], runs[task], dataset.queries) for task in TASKS}
+    params = {
+        "dataset": dataset.path.name,
+        "index_version": recommender.index_version,
+        "encoder": recommender.manifest.encoder.get("name"),
+        **recommender.config.to_dict(),
+    }
+    return Evaluation(metrics, runs, params, time.perf_counter() - started, timings)
+
+
+def score(qrels: Qrels, run: Run, queries: Iterable[str]) -> dict[str, float | int]:
+    """Mean of each measure over the judged queries; a query with no results scores 0."""
+    known = set(queries)
+    judged = {
+        q: items for q, items in qrels.items() if q in known and any(g > 0 for g in items.values())
+    }
+    totals = dict.fromkeys(MEASURES, 0.0)
+    names = {str(m): name for name, m in MEASURES.items()}
+    for metric in ir_measures.iter_calc(
+        list(MEASURES.values()), judged, {q: run.get(q, {}) for q in judged}
+    ):
+        totals[names[str(metric.measure)]] += float(metric.value)
+    n = len(judged)
+    result: dict[str, float | int] = {
+        name: (total / n if n else 0.0) for name, total in totals.items()
+    }
+    result["n_queries"] = n
+    return result
+
+
+def track(evaluation: Evaluation, metrics_file: Path | None = None) -> str:
+    """Log an evaluation to MLflow: parameters, metrics, latency; returns the run id."""
+    index_dir = evaluation.params.get("index_dir")
+    tags = {"whoknows.index": str(index_dir)} if index_dir else {}
+    with tracking.run(f"evaluate {evaluation.params.get('dataset')}", tags=tags) as mlflow:
+        mlflow.log_params(tracking.flatten(evaluation.params))
+        mlflow.log_metrics(
+            {
+                tracking.metric_name(task, measure): float(value)
+                for task, values in evaluation.metrics.items()
+                for measure, value in values.items()
+            }
+        )
+        if evaluation.query_seconds:
+            mlflow.log_metric("query_ms_median", 1000 * statistics.median(evaluation.query_seconds))
+        if metrics_file is not None:
+            mlflow.log_artifact(str(metrics_file))
+        run_id: str = mlflow.active_run().info.run_id
+    return run_id
+
+
+def write_metrics(evaluation: Evaluation, path: Path) -> None:
+    """Write the metrics JSON: {"resources": {...}, "people": {...}}."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_rounded(evaluation.metrics), indent=2) + "\n")
+
+
+def by_rank(ids: Iterable[str]) -> dict[str, float]:
+    """A run from ids in rank order: scores by rank, so ties cannot reorder it."""
+    ranked = list(dict.fromkeys(ids))
+    return {item: float(len(ranked) - rank) for rank, item in enumerate(ranked)}
+
+
+def _rounded(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {
+        task: {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+        for task, values in metrics.items()
+    }
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True

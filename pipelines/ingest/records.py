@@ -1,0 +1,259 @@
+"""Checking raw records (from JSONL, CSV or front matter) into documents and people.
+
+Every check that fails raises :class:`RecordError` naming the field and saying
+what a valid value looks like; the caller reports it with the file and line and
+skips the record.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from models.records import Contribution, Document, Person, ResourceType
+
+DOCUMENT_FIELDS = frozenset(
+    {
+        "id",
+        "title",
+        "text",
+        "type",
+        "department",
+        "authors",
+        "contributions",
+        "tags",
+        "url",
+        "source",
+        "created",
+        "allowed_groups",
+    }
+)
+PERSON_FIELDS = frozenset({"id", "name", "title", "department", "bio", "skills", "location"})
+_LIST_SPLIT = re.compile(r"\s*[;,|]\s*")
+
+
+class RecordError(ValueError):
+    """A record is unusable.
+
+    Attributes:
+        kind: short category for the summary.
+        field: the field at fault, if one is.
+    """
+
+    def __init__(self, kind: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.field = field
+
+
+class People:
+    """The people ingested so far, to resolve document authors by id or by name."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, Person] = {}
+        self._by_name: dict[str, list[str]] = {}
+
+    def add(self, person: Person) -> None:
+        """Register a person."""
+        self.by_id[person.id] = person
+        self._by_name.setdefault(person.name.casefold(), []).append(person.id)
+
+    def __len__(self) -> int:
+        return len(self.by_id)
+
+    def resolve(self, value: str, field: str) -> str:
+        """The id of a person given by id or, failing that, by a unique full name.
+
+        Raises:
+            RecordError: no such person, or the name is shared by several people.
+        """
+        if value in self.by_id:
+            return value
+        matches = self._by_name.get(value.casefold(), [])
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise RecordError(
+                "ambiguous author",
+                f"{value!r} is the name of {len(matches)} people ({', '.join(matches[:3])}); "
+                "use the person's id",
+                field,
+            )
+        raise RecordError(
+            "unknown author",
+            f"unknown person {value!r}: no person has this id or name; add them to the "
+            "people file or correct the id",
+            field,
+        )
+
+
+def parse_person(data: Mapping[str, Any]) -> Person:
+    """A person from a raw record (JSONL object or CSV row)."""
+    _check_utf8(data)
+    person_id = _required_id(data)
+    return Person(
+        id=person_id,
+        name=_text(data, "name") or person_id,
+        title=_text(data, "title") or None,
+        department=_text(data, "department") or None,
+        bio=_text(data, "bio"),
+        skills=tuple(_strings(data, "skills")),
+        location=_text(data, "location") or None,
+    )
+
+
+def parse_document(
+    data: Mapping[str, Any], people: People | None, *, default_id: str | None = None
+) -> Document:
+    """A document from a raw record (normalised JSONL or front matter plus body).
+
+    Args:
+        data: the raw fields.
+        people: known people, to check authors against; None skips that check.
+        default_id: the id to use when the record has none (e.g. the file path).
+    """
+    _check_utf8(data)
+    document_id = _required_id(data) if default_id is None or "id" in data else default_id
+    title = _text(data, "title")
+    text = _text(data, "text")
+    if not title.strip() and not text.strip():
+        raise RecordError("empty", "the document has neither a title nor any text", "text")
+    kind = data.get("type")
+    try:
+        resource_type = ResourceType.parse(str(kind)) if kind else ResourceType.DOCUMENT
+    except ValueError as exc:
+        raise RecordError("invalid type", str(exc), "type") from None
+    authors = _strings(data, "authors")
+    contributions = _contributions(data)
+    if people is not None:
+        authors = [people.resolve(a, f"authors[{i}]") for i, a in enumerate(authors)]
+        contributions = [
+            Contribution(
+                people.resolve(c.person, f"contributions[{i}].person"), c.role, c.score, c.created
+            )
+            for i, c in enumerate(contributions)
+        ]
+    for contribution in contributions:
+        if contribution.person not in authors:
+            authors.append(contribution.person)
+    url = _text(data, "url") or _text(data, "source")
+    return Document(
+        id=document_id,
+        title=title.strip(),
+        text=text,
+        type=resource_type,
+        department=_text(data, "department").strip() or None,
+        authors=tuple(dict.fromkeys(authors)),
+        contributions=tuple(contributions),
+        tags=tuple(_strings(data, "tags")),
+        url=url or None,
+        created=_date(data.get("created"), "created"),
+        allowed_groups=tuple(_strings(data, "allowed_groups")),
+    )
+
+
+def _check_utf8(value: Any, where: str = "") -> None:
+    """Refuse text that cannot be written as UTF-8: a JSON escape like \\ud800 on its own."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RecordError(
+                "invalid UTF-8",
+                f"{where or 'a field'} holds an unpaired surrogate escape (such as \\ud800), "
+                "which is not a character; fix the program that wrote the file",
+                where or None,
+            ) from None
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _check_utf8(item, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_utf8(item, f"{where}[{index}]")
+
+
+def _required_id(data: Mapping[str, Any]) -> str:
+    value = data.get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+        raise RecordError(
+            "missing id", "the record has no id; every record needs a unique id", "id"
+        )
+    return str(value).strip()
+
+
+def _text(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise RecordError("invalid field", f"{name} must be text, not {type(value).__name__}", name)
+    return str(value)
+
+
+def _strings(data: Mapping[str, Any], name: str) -> list[str]:
+    """A list of strings, also accepted as one string separated by , ; or |."""
+    value = data.get(name)
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part for part in _LIST_SPLIT.split(value.strip()) if part]
+    if isinstance(value, list) and all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in value
+    ):
+        return [str(v).strip() for v in value if str(v).strip()]
+    raise RecordError("invalid field", f"{name} must be a list of strings", name)
+
+
+def _contributions(data: Mapping[str, Any]) -> list[Contribution]:
+    value = data.get("contributions")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise RecordError(
+            "invalid field", "contributions must be a list of objects", "contributions"
+        )
+    out = []
+    for i, item in enumerate(value):
+        where = f"contributions[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("person"), str):
+            raise RecordError(
+                "invalid field", f'{where} must be an object with a "person" id', where
+            )
+        score = item.get("score")
+        if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+            raise RecordError("invalid field", f"{where}.score must be a number", f"{where}.score")
+        role = item.get("role") or "author"
+        if not isinstance(role, str):
+            raise RecordError("invalid field", f"{where}.role must be text", f"{where}.role")
+        out.append(
+            Contribution(
+                person=item["person"],
+                role=role,
+                score=None if score is None else float(score),
+                created=_date(item.get("created"), f"{where}.created"),
+            )
+        )
+    return out
+
+
+def _date(value: Any, name: str) -> str | None:
+    """An ISO-8601 date or datetime, as text; YAML may already have parsed it."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text).isoformat()
+            return datetime.fromisoformat(text).isoformat()
+        except ValueError:
+            pass
+    raise RecordError(
+        "invalid date",
+        f"{name} {value!r} is not an ISO-8601 date; write e.g. 2024-05-31 or 2024-05-31T14:00:00",
+        name,
+    )

@@ -1,0 +1,99 @@
+"""Experiment parameters from params.yaml (the file DVC tracks).
+
+encoder: default            # or a local sentence-transformers folder
+seed: 0                     # cross-validation folds, fine-tuning
+recommender: {...}          # models.config.RecommenderConfig fields
+train: {...}                # models.finetune.FineTuneConfig fields
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.config import RecommenderConfig
+from models.exceptions import ConfigurationError
+from models.finetune import FineTuneConfig
+
+SECTION = "recommender"
+DEFAULT_ENCODER = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    """Every parameter of the offline pipeline.
+
+    Attributes:
+        config: build and ranking parameters.
+        encoder: a local model folder, or None for the bundled default.
+        seed: seeds cross-validation folds and fine-tuning.
+        train: fine-tuning parameters.
+    """
+
+    config: RecommenderConfig = field(default_factory=RecommenderConfig)
+    encoder: Path | None = None
+    seed: int = 0
+    train: FineTuneConfig = field(default_factory=FineTuneConfig)
+
+
+def load_params(path: Path | None) -> Params:
+    """All parameters of a params file (the defaults if path is None).
+
+    Relative encoder paths are read from the params file's folder.
+
+    Raises:
+        ConfigurationError: the file is missing, not YAML, or names unknown parameters.
+    """
+    if path is None:
+        return Params()
+    data = _read(path)
+    try:
+        config = RecommenderConfig.from_dict(_section(data, SECTION, path))
+        train_values = _section(data, "train", path)
+        known = {f.name for f in fields(FineTuneConfig)}
+        unknown = sorted(set(train_values) - known)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown train parameter(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        train = FineTuneConfig(**train_values)
+    except (ConfigurationError, TypeError) as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    encoder = data.get("encoder", DEFAULT_ENCODER)
+    if not isinstance(encoder, str) or not encoder:
+        raise ConfigurationError(f"{path}: encoder must be 'default' or a model folder")
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ConfigurationError(f"{path}: seed must be a whole number")
+    folder = None if encoder == DEFAULT_ENCODER else (Path(path).parent / encoder)
+    return Params(config=config, encoder=folder, seed=seed, train=train)
+
+
+def load_config(path: Path | None) -> RecommenderConfig:
+    """Only the recommender parameters of a params file."""
+    return load_params(path).config
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read the params file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"the params file {path} is not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path} must be a mapping of section: values")
+    return data
+
+
+def _section(data: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
+    section = data.get(name) or {}
+    if not isinstance(section, dict):
+        raise ConfigurationError(f"{path}: '{name}' must be a mapping of parameter: value")
+    return section

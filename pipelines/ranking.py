@@ -1,0 +1,368 @@
+"""Learning to rank: train the rankers on judgments and compare every method honestly.
+
+For each judged query of each dataset, the candidates (documents from both
+retrievers; people from the evidence) and their features are computed once.
+Rankers are then fitted with scikit-learn on some queries and scored on
+others: k-fold cross-validation over the pooled queries of all datasets, so
+that no query ever helps rank itself.
+
+The people ranker learns from people features computed over document
+rankings. In service those rankings come from a resources ranker that never
+saw the query, so in training each query's document ranking comes from a
+resources ranker fitted on the other queries (cross-fitting), never from one
+that learned that query's own judgments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+from models.arrays import Progress, Vectors
+from models.config import RecommenderConfig
+from models.exceptions import ConfigurationError
+from models.expertise import (
+    PEOPLE_FEATURES,
+    PEOPLE_SCALING,
+    PROFILE_CANDIDATES,
+)
+from models.expertise import (
+    people_candidates as find_people,
+)
+from models.ranker import Group, LinearRanker, fit
+from models.recommender import Recommender
+from models.retrieval import FUSIONS, RESOURCE_FEATURES, Candidates
+from pipelines import ingest, tracking
+from pipelines.build import build
+from pipelines.evaluate import DEPTH, Dataset, by_rank, load_dataset, score
+from pipelines.exceptions import PipelineError
+
+RESOURCE_METHODS = tuple(f for f in FUSIONS if f != "learned") + ("learned",)
+PEOPLE_METHODS = (*PEOPLE_FEATURES, "learned")
+#: Inverse L2 strength per task, chosen by cross-validation on the dev sets.
+REGULARISATION = {"resources": 1.0, "people": 0.01}
+
+
+@dataclass(frozen=True, slots=True)
+class JudgedQuery:
+    """One judged query with its candidate documents, computed once."""
+
+    dataset: str
+    query_id: str
+    text: str
+    vector: Vectors
+    candidates: Candidates
+    resources: dict[str, int]
+    people: dict[str, int]
+
+
+@dataclass(slots=True)
+class Collection:
+    """A dataset built into an index, with its judged queries."""
+
+    name: str
+    recommender: Recommender
+    dataset: Dataset
+    queries: list[JudgedQuery] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Metrics of every method on every dataset, from cross-validation.
+
+    Attributes:
+        metrics: dataset -> task -> method -> measure -> value.
+        folds: the number of folds.
+        seconds: wall time of the whole comparison.
+    """
+
+    metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]]
+    folds: int
+    seconds: float
+
+
+def prepare(
+    dataset_dir: Path,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Collection:
+    """Build a dataset's index and compute the candidates of its judged queries."""
+    dataset = load_dataset(dataset_dir)
+    # The rankers are what is being learned: build without them.
+    base = dataclasses.replace(config or RecommenderConfig(), fusion="rrf", people_model="model2")
+    records = ingest.run([dataset_dir / "documents.jsonl"], [dataset_dir / "people.jsonl"])
+    recommender = build(
+        records, config=base, model_path=model_path, cache_dir=cache_dir, progress=progress
+    )
+    collection = Collection(dataset_dir.name, recommender, dataset)
+    judged = dataset.judged()
+    texts = [dataset.queries[q][: base.max_query_chars].strip() or q for q in judged]
+    vectors = recommender.encoder.encode_queries(texts)
+    documents, passages, _ = recommender.corpus.masks()
+    retriever = recommender.retriever
+    for done, (query_id, text, vector) in enumerate(zip(judged, texts, vectors, strict=True), 1):
+        found = retriever.candidates(vector[None], text, documents, passages, retriever.depth)
+        collection.queries.append(
+            JudgedQuery(
+                dataset=collection.name,
+                query_id=query_id,
+                text=text,
+                vector=vector,
+                candidates=found,
+                resources=dataset.qrels["resources"].get(query_id, {}),
+                people=dataset.qrels["people"].get(query_id, {}),
+            )
+        )
+        if progress is not None:
+            progress(f"candidates {collection.name}", done, len(judged))
+    return collection
+
+
+def resource_group(collection: Collection, query: JudgedQuery) -> Group:
+    """The query's candidate documents: features and grades."""
+    documents = collection.recommender.corpus.documents
+    grades = np.array([query.resources.get(documents[r].id, 0) for r in query.candidates.rows])
+    return query.candidates.features, grades.astype(np.int64)
+
+
+def people_candidates(
+    collection: Collection, query: JudgedQuery, ranker: LinearRanker | None
+) -> tuple[list[str], np.ndarray[Any, np.dtype[np.float64]]]:
+    """The query's candidate people and their features, over a document ranking.
+
+    The documents are ranked by ``ranker``, or by reciprocal rank fusion when
+    there is no resources ranker (no resource judgments to learn one from).
+    """
+    recommender = collection.recommender
+    ranking = recommender.retriever.fuse(
+        query.candidates,
+        max(DEPTH, recommender.config.candidate_documents),
+        fusion="rrf" if ranker is None else "learned",
+        ranker=ranker,
+    )
+    hits = recommender.profile_index.search(query.vector[None], PROFILE_CANDIDATES)
+    found = hits.ids[0] >= 0
+    everyone = np.ones(len(recommender.corpus.people), dtype=bool)
+    candidates = find_people(
+        recommender.evidence,
+        recommender.config.expertise,
+        ranking,
+        query.text,
+        (hits.ids[0][found], hits.scores[0][found]),
+        everyone,
+    )
+    return [recommender.corpus.people[int(r)].id for r in candidates.rows], candidates.features
+
+
+@dataclass(frozen=True, slots=True)
+class Rankers:
+    """The rankers learned from some judged queries; None where there was nothing to learn."""
+
+    resources: LinearRanker | None
+    people: LinearRanker | None
+
+    def present(self) -> list[LinearRanker]:
+        """The rankers that could be learned."""
+        return [r for r in (self.resources, self.people) if r is not None]
+
+
+def fit_rankers(
+    collections: Sequence[Collection],
+    queries: Sequence[JudgedQuery] | None = None,
+    *,
+    regularisation: dict[str, float] | None = None,
+    inner_folds: int = 5,
+    seed: int = 0,
+) -> Rankers:
+    """Fit the resources ranker, then the people ranker on cross-fitted document rankings.
+
+    Args:
+        collections: the prepared datasets.
+        queries: the queries to learn from; all of the collections' if None.
+        regularisation: inverse L2 strength per task, overriding REGULARISATION.
+        inner_folds: folds of the cross-fitting of the people ranker's training rankings.
+        seed: shuffles the cross-fitting folds.
+    """
+    strength = {**REGULARISATION, **(regularisation or {})}
+    by_name = {c.name: c for c in collections}
+    chosen = list(queries) if queries is not None else [q for c in collections for q in c.queries]
+    names = sorted({q.dataset for q in chosen})
+
+    def resources_from(subset: Sequence[JudgedQuery]) -> LinearRanker | None:
+        groups = [resource_group(by_name[q.dataset], q) for q in subset if q.resources]
+        try:
+            return fit(
+                "resources",
+                RESOURCE_FEATURES,
+                groups,
+                regularisation=strength["resources"],
+                info={"trained_on": names},
+            )
+        except ConfigurationError:
+            return None  # no resource judgments: documents are ranked by rrf instead
+
+    resources = resources_from(chosen)
+    judged = [q for q in chosen if q.people]
+    groups: list[Group] = []
+    splits = min(inner_folds, len(chosen))
+    parts = KFold(splits, shuffle=True, random_state=seed).split(chosen) if splits >= 2 else []
+    ranker_of: dict[int, LinearRanker | None] = {}
+    for rest, held in parts:
+        inner = resources_from([chosen[i] for i in rest]) or resources
+        ranker_of.update({id(chosen[i]): inner for i in held})
+    for query in judged:
+        ids, matrix = people_candidates(
+            by_name[query.dataset], query, ranker_of.get(id(query), resources)
+        )
+        groups.append((matrix, np.array([query.people.get(i, 0) for i in ids], dtype=np.int64)))
+    try:
+        people: LinearRanker | None = fit(
+            "people",
+            PEOPLE_FEATURES,
+            groups,
+            scaling=PEOPLE_SCALING,
+            regularisation=strength["people"],
+            info={"trained_on": names},
+        )
+    except ConfigurationError:
+        people = None
+    return Rankers(resources, people)
+
+
+def compare(
+    collections: Sequence[Collection],
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    regularisation: dict[str, float] | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Every retrieval and expertise method on every dataset; learned ones cross-validated.
+
+    Fixed methods (dense, lexical, rrf; each people feature alone) need no
+    training; each people feature is computed over the document ranking of
+    the learned resources ranker of the query's fold.
+    """
+    started = time.perf_counter()
+    pooled = [q for c in collections for q in c.queries]
+    if not 2 <= folds <= len(pooled):
+        raise PipelineError(
+            f"cross-validation needs between 2 and {len(pooled)} folds (the judged queries), "
+            f"not {folds}"
+        )
+    by_name = {c.name: c for c in collections}
+    runs: dict[str, dict[str, dict[str, dict[str, dict[str, float]]]]] = {
+        c.name: {
+            "resources": {m: {} for m in RESOURCE_METHODS},
+            "people": {m: {} for m in PEOPLE_METHODS},
+        }
+        for c in collections
+    }
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (train, test) in enumerate(splitter.split(pooled), start=1):
+        learned = fit_rankers(
+            collections, [pooled[i] for i in train], regularisation=regularisation, seed=seed
+        )
+        resources, people = learned.resources, learned.people
+        for i in test:
+            query = pooled[i]
+            collection = by_name[query.dataset]
+            table = runs[query.dataset]
+            documents = collection.recommender.corpus.documents
+            if query.resources:
+                for method in RESOURCE_METHODS:
+                    if method == "learned" and resources is None:
+                        continue
+                    ranking = collection.recommender.retriever.fuse(
+                        query.candidates, DEPTH, fusion=method, ranker=resources
+                    )
+                    ids = [documents[r].id for r in ranking.rows]
+                    table["resources"][method][query.query_id] = by_rank(ids)
+            if query.people:
+                ids, matrix = people_candidates(collection, query, resources)
+                for method in PEOPLE_METHODS:
+                    if method == "learned":
+                        if people is None:
+                            continue
+                        order = np.argsort(-people.score(matrix), kind="stable")
+                    else:
+                        column = matrix[:, PEOPLE_FEATURES.index(method)]
+                        order = np.argsort(-column, kind="stable")
+                    table["people"][method][query.query_id] = by_rank(ids[j] for j in order[:DEPTH])
+        if progress is not None:
+            progress("cross-validation", fold, folds)
+    metrics = {
+        name: {
+            task: {
+                method: score(by_name[name].dataset.qrels[task], run, by_name[name].dataset.queries)
+                for method, run in methods.items()
+                if run  # a learned method without judgments to learn from is left out
+            }
+            for task, methods in tasks.items()
+        }
+        for name, tasks in runs.items()
+    }
+    return Comparison(metrics, folds, time.perf_counter() - started)
+
+
+def markdown_table(comparison: Comparison) -> str:
+    """The comparison as the README's table: one row per method, datasets as columns."""
+    names = list(comparison.metrics)
+    lines = []
+    for task, measures in (("resources", ("nDCG@10",)), ("people", ("RR@10", "P@1"))):
+        head = " | ".join(f"{n} {m}" for n in names for m in measures)
+        lines.append(f"| {task} method | {head} |")
+        lines.append("| --- |" + " --- |" * (len(names) * len(measures)))
+        methods = dict.fromkeys(m for n in names for m in comparison.metrics[n][task])
+        for method in methods:
+            cells = " | ".join(
+                _cell(comparison.metrics[n][task].get(method), m) for n in names for m in measures
+            )
+            lines.append(f"| {method} | {cells} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def save_rankers(
+    rankers: Sequence[LinearRanker], directory: Path, info: dict[str, Any]
+) -> list[Path]:
+    """Write resources.json and people.json (those given), recording how they were made."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for ranker in rankers:
+        path = directory / f"{ranker.task}.json"
+        dataclasses.replace(ranker, info={**ranker.info, **info}).save(path)
+        written.append(path)
+    return written
+
+
+def track(comparison: Comparison, table: str, config: RecommenderConfig) -> str:
+    """Log a comparison to MLflow: one metric per dataset, task, method and measure."""
+    with tracking.run("compare " + " ".join(comparison.metrics)) as mlflow:
+        mlflow.log_params({"folds": comparison.folds, **tracking.flatten(config.to_dict())})
+        mlflow.log_metrics(
+            {
+                f"{dataset}/" + tracking.metric_name(f"{task}/{method}", measure): float(value)
+                for dataset, tasks in comparison.metrics.items()
+                for task, methods in tasks.items()
+                for method, values in methods.items()
+                for measure, value in values.items()
+            }
+        )
+        mlflow.log_text(table, "comparison.md")
+        run_id: str = mlflow.active_run().info.run_id
+    return run_id
+
+
+def _cell(values: dict[str, float | int] | None, measure: str) -> str:
+    return "n/a" if values is None else f"{values[measure]:.3f}"

