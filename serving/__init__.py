@@ -1,0 +1,1 @@
+"""whoknows HTTP service: FastAPI routes around models.recommender.Recommender."""

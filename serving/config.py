@@ -1,0 +1,40 @@
+"""Runtime settings of the service, from WHOKNOWS_* environment variables (or .env)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "whoknows"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment.
+
+    Attributes:
+        index_dir: the index directory to serve (WHOKNOWS_INDEX_DIR).
+        model_uri: or a registered model to serve, e.g. ``models:/whoknows@champion``
+            (WHOKNOWS_MODEL_URI); it is downloaded once into the cache folder.
+        encoder_path: a local encoder folder to use instead of the index's own
+            (WHOKNOWS_ENCODER_PATH); it must be the encoder the index was built with.
+        cache_dir: where registered models are downloaded (WHOKNOWS_CACHE_DIR).
+        mlflow_tracking_uri: the MLflow store that holds the registry
+            (MLFLOW_TRACKING_URI; default: mlflow.db in the working directory).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_file=".env", extra="ignore")
+
+    index_dir: Path | None = None
+    model_uri: str | None = None
+    encoder_path: Path | None = None
+    cache_dir: Path = Field(default_factory=_default_cache)
+    mlflow_tracking_uri: str = Field(
+        default="sqlite:///mlflow.db",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WHOKNOWS_MLFLOW_TRACKING_URI"),
+    )

@@ -1,0 +1,98 @@
+"""One place that turns errors into HTTP answers.
+
+Domain errors keep their message (it says what to fix); validation errors are
+flattened into one sentence naming the field; nothing else leaks its internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from models.exceptions import (
+    ArtifactError,
+    EncoderLoadError,
+    NotFoundError,
+    QueryError,
+    WhoknowsError,
+)
+
+log = logging.getLogger("whoknows.serving")
+
+
+class ServiceUnavailable(WhoknowsError):
+    """The index is not loaded: still loading (retry), or failed to load (do not).
+
+    An HTTP-only condition, so it lives here rather than in models.exceptions.
+    """
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+#: Most specific first: the first matching class decides the status.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (QueryError, 422),
+    (NotFoundError, 404),
+    (ServiceUnavailable, 503),
+    (ArtifactError, 503),
+    (EncoderLoadError, 503),
+)
+
+
+def status_of(error: Exception) -> int:
+    """The HTTP status of a domain error (500 if it has none)."""
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status = status_of(exc)
+    body: dict[str, object] = {
+        "detail": str(exc) if status < 500 or status == 503 else "internal error"
+    }
+    field = getattr(exc, "field", None)
+    if field:
+        body["field"] = field
+    retry = status == 503 and getattr(exc, "retry", True)
+    headers = {"Retry-After": "5"} if retry else None
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        {"detail": "internal error; the server log has the details"}, status_code=500
+    )
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    invalid_json = next((e for e in errors if e.get("type") == "json_invalid"), None)
+    if invalid_json is not None:
+        position = (invalid_json.get("ctx") or {}).get("error", "")
+        body = {"detail": f"the request body is not valid JSON ({position})", "field": None}
+        return JSONResponse(body, status_code=422)
+    messages = []
+    for error in errors:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+        messages.append(f"{location}: {message}" if location else message)
+    first = errors[0] if errors else {}
+    field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+    body = {"detail": "; ".join(messages) or "invalid request", "field": field}
+    return JSONResponse(body, status_code=422)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on an app."""
+    app.add_exception_handler(WhoknowsError, _domain_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(RequestValidationError, _validation_error)

@@ -1,0 +1,83 @@
+"""The index the service answers from, loaded in the background at start-up.
+
+Loading takes seconds (the encoder and the vectors); meanwhile /healthz answers
+and /readyz says 503, so an orchestrator neither kills nor routes to the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from models.exceptions import WhoknowsError
+from models.packaging import fetch
+from models.recommender import Recommender
+from serving.config import Settings
+
+log = logging.getLogger("whoknows.serving")
+
+
+class IndexState:
+    """Holds the recommender once it is loaded, or why it is not."""
+
+    def __init__(self, recommender: Recommender | None = None) -> None:
+        self.recommender = recommender
+        self.error: str | None = None
+        self._ready = threading.Event()
+        if recommender is not None:
+            self._ready.set()
+
+    @property
+    def status(self) -> str:
+        """``ready``, ``loading`` or ``failed``."""
+        if self.recommender is not None:
+            return "ready"
+        return "failed" if self.error else "loading"
+
+    def fail(self, message: str) -> None:
+        """Mark the index as unavailable for good, with the reason."""
+        self.error = message
+        self._ready.set()
+
+    def load_in_background(self, settings: Settings) -> threading.Thread:
+        """Start loading the configured index or registered model on a daemon thread."""
+        thread = threading.Thread(
+            target=self._load, args=(settings,), name="whoknows-index-loader", daemon=True
+        )
+        thread.start()
+        return thread
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until loading has finished (either way); False on timeout."""
+        return self._ready.wait(timeout)
+
+    def _load(self, settings: Settings) -> None:
+        started = time.perf_counter()
+        index_dir, encoder = settings.index_dir, settings.encoder_path
+        try:
+            if settings.model_uri is not None:
+                log.info("fetching %s from %s", settings.model_uri, settings.mlflow_tracking_uri)
+                files = fetch(settings.model_uri, settings.cache_dir, settings.mlflow_tracking_uri)
+                index_dir, encoder = files.index, encoder or files.encoder
+            assert index_dir is not None
+            log.info("loading index %s", index_dir)
+            recommender = Recommender.load(index_dir, model_path=encoder)
+        except WhoknowsError as exc:
+            log.error("cannot load the index: %s", exc)
+            self.fail(str(exc))
+            return
+        except Exception as exc:  # a loader thread must never die silently
+            log.exception("unexpected error while loading %s", index_dir or settings.model_uri)
+            self.fail(f"unexpected error while loading the index: {exc}")
+            return
+        self.recommender = recommender
+        self._ready.set()
+        counts = recommender.manifest.counts
+        log.info(
+            "index %s ready in %.1f s: %d documents, %d people",
+            recommender.index_version,
+            time.perf_counter() - started,
+            counts.get("documents", 0),
+            counts.get("people", 0),
+        )
