@@ -1,0 +1,121 @@
+"""Query latency: whoknows over HTTP and in-process, against the bare library calls.
+
+    make bench        # or: pytest tests/benchmarks -m benchmark -s
+
+The bare call is what whoknows wraps: sentence-transformers encode_query plus a
+FAISS search of the same passage index. Everything runs in one process tree on
+127.0.0.1, in one run, so the ratios hold even on a noisy shared machine.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from models.recommender import Recommender
+from tests.benchmarks.conftest import report
+
+pytestmark = pytest.mark.benchmark
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ms = np.array(samples) * 1000
+    return float(np.median(ms)), float(np.percentile(ms, 99))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_in_process_against_the_bare_library(
+    sample: Recommender, sample_queries: list[str]
+) -> None:
+    model = sample.encoder.model
+    index = sample.passage_index
+    # Warm up both paths; the query cache is cleared so every timed call encodes.
+    for query in sample_queries[:10]:
+        sample.recommend(query)
+    bare, ours = [], []
+    for query in sample_queries:
+        start = time.perf_counter()
+        vector = model.encode_query([query], normalize_embeddings=True, convert_to_numpy=True)
+        index.search(np.asarray(vector, dtype=np.float32), 256)
+        bare.append(time.perf_counter() - start)
+        sample.encoder.clear_query_cache()
+        start = time.perf_counter()
+        sample.recommend(query)
+        ours.append(time.perf_counter() - start)
+    b50, b99 = percentiles(bare)
+    o50, o99 = percentiles(ours)
+    report(
+        "in-process, 200 queries, sample index",
+        {
+            "bare encode_query + faiss search p50 / p99 ms": f"{b50:.1f} / {b99:.1f}",
+            "Recommender.recommend p50 / p99 ms": f"{o50:.1f} / {o99:.1f}",
+            "ratio of medians": f"{o50 / b50:.2f}",
+        },
+    )
+
+
+def test_http_latency_one_client(sample_index: Path, sample_queries: list[str]) -> None:
+    port = free_port()
+    env = {**os.environ, "WHOKNOWS_INDEX_DIR": str(sample_index)}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with httpx.Client(base_url=base, timeout=30) as client:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                try:
+                    if client.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.2)
+            else:
+                pytest.fail("the server did not become ready in 120 s")
+            for query in sample_queries[:10]:
+                client.post("/v1/recommendations", json={"query": query + " warm-up"})
+            timings = []
+            for query in sample_queries:
+                start = time.perf_counter()
+                response = client.post("/v1/recommendations", json={"query": query})
+                timings.append(time.perf_counter() - start)
+                assert response.status_code == 200
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    p50, p99 = percentiles(timings)
+    report(
+        "HTTP, one client, 200 sequential queries, sample index",
+        {
+            "p50 / p99 ms": f"{p50:.1f} / {p99:.1f}",
+            "mean ms": f"{1000 * statistics.mean(timings):.1f}",
+        },
+    )

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.encoder import Encoder
+from models.recommender import Recommender
+from models.records import Document
+from models.retrieval import FUSIONS, RESOURCE_FEATURES
+
+
+def ask(tiny: Recommender, query: str, fusion: str, wanted: int = 8) -> list[str]:
+    documents, passages, _ = tiny.corpus.masks()
+    vector = tiny.encoder.encode_queries([query])
+    found = tiny.retriever.candidates(vector, query, documents, passages, 50)
+    ranking = tiny.retriever.fuse(found, wanted, fusion=fusion)
+    return [tiny.corpus.documents[r].id for r in ranking.rows]
+
+
+@pytest.mark.parametrize("fusion", FUSIONS)
+def test_every_fusion_finds_the_obvious_document(tiny: Recommender, fusion: str) -> None:
+    assert ask(tiny, "broken roof tiles after a storm", fusion)[0] in {"d4", "d8"}
+
+
+def test_lexical_candidates_get_exact_dense_scores(tiny: Recommender) -> None:
+    documents, passages, _ = tiny.corpus.masks()
+    vector = tiny.encoder.encode_queries(["gutters"])
+    found = tiny.retriever.candidates(vector, "gutters", documents, passages, 2)
+    row = list(found.rows).index(tiny.corpus.document_rows["d8"])
+    assert found.lexical_rank[row] == 1
+    passage = int(found.best_passage[row])
+    expected = float(tiny.passage_index.similarities(vector[0], np.array([passage]))[0])
+    assert found.features[row, RESOURCE_FEATURES.index("dense")] == pytest.approx(
+        expected, abs=1e-5
+    )
+
+
+def test_explanations_name_the_retrievers_and_signals(tiny: Recommender) -> None:
+    hit = tiny.recommend("roof inspection checklist for gutters", 1, 0).resources[0]
+    assert hit.document.id == "d8"
+    assert set(hit.retrievers) == {"dense", "lexical"}
+    assert set(hit.signals) == set(tiny.rankers["resources"].features)
+    assert sum(hit.signals.values()) == pytest.approx(hit.score, abs=1e-3)
+    assert "gutters" in hit.passage
+
+
+def test_filters_apply_to_bm25_before_the_cut(tiny: Recommender) -> None:
+    answer = tiny.recommend("kafka", 3, 0, filters=None)
+    assert answer.resources
+    documents, passages, _ = tiny.corpus.masks(departments=["Facilities"])
+    vector = tiny.encoder.encode_queries(["kafka"])
+    found = tiny.retriever.candidates(vector, "kafka", documents, passages, 50)
+    assert {tiny.corpus.documents[r].department for r in found.rows} == {"Facilities"}
+
+
+def test_rrf_ignores_corpus_order_and_unproposed_lists(encoder: Encoder) -> None:
+    twins = [
+        Document(f"t{i}", "Boiler service", "Bleed the radiators every autumn.") for i in range(3)
+    ]
+    other = [Document(f"o{i}", f"Note {i}", "Unrelated text about gardens.") for i in range(5)]
+    recommender = Recommender.build([*other, *twins], [], encoder=encoder)
+    documents, passages, _ = recommender.corpus.masks()
+    vector = recommender.encoder.encode_queries(["radiator maintenance"])
+    found = recommender.retriever.candidates(
+        vector, "radiator maintenance", documents, passages, 50
+    )
+    twin_rows = [recommender.corpus.document_rows[f"t{i}"] for i in range(3)]
+    rrf = {
+        int(r): f
+        for r, f in zip(found.rows, found.features[:, RESOURCE_FEATURES.index("rrf")], strict=True)
+    }
+    assert len({round(rrf[r], 9) for r in twin_rows}) == 1, "identical documents share a rank"
+    for row, lexical_rank, value in zip(
+        found.rows,
+        found.lexical_rank,
+        found.features[:, RESOURCE_FEATURES.index("rrf")],
+        strict=True,
+    ):
+        if lexical_rank == 0:
+            dense_rank = found.dense_rank[list(found.rows).index(row)]
+            assert value == pytest.approx(1 / (60 + dense_rank)), (
+                "a list that did not propose it adds nothing"
+            )

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> tuple[Path, Path]:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "kafka.md").write_text(
+        "---\nauthors: [ada]\n---\n# Kafka lag\n\nScale the consumer group.\n"
+    )
+    (docs / "roof.md").write_text(
+        "---\nauthors: [bob]\ntype: case-study\n---\n# Roof\n\nReplace the tiles.\n"
+    )
+    people = tmp_path / "people.csv"
+    people.write_text("id,name,department\nada,Ada,Data\nbob,Bob,Facilities\n")
+    return docs, people
+
+
+def test_build_then_query(corpus: tuple[Path, Path], tmp_path: Path, cache_dir: Path) -> None:
+    docs, people = corpus
+    out = tmp_path / "index"
+    built = runner.invoke(
+        app,
+        [
+            "build",
+            "-d",
+            str(docs),
+            "-p",
+            str(people),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache_dir),
+            "--strict",
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    assert "2 documents and 2 people ingested, none skipped" in built.output
+    assert (out / "manifest.json").is_file() and (out / "ingest-report.json").is_file()
+    asked = runner.invoke(app, ["query", "consumer lag", "--index", str(out), "--json"])
+    assert asked.exit_code == 0, asked.output
+    answer = json.loads(asked.stdout)
+    assert answer["resources"][0]["id"] == "docs/kafka.md"
+    assert answer["people"][0]["name"] == "Ada"
+    table = runner.invoke(app, ["query", "roof tiles", "--index", str(out), "--type", "case-study"])
+    assert table.exit_code == 0 and "Roof" in table.stdout
+
+
+def test_strict_build_fails_on_a_skipped_record(corpus: tuple[Path, Path], tmp_path: Path) -> None:
+    docs, people = corpus
+    (docs / "stray.md").write_text("---\nauthors: [nobody]\n---\ntext\n")
+    result = runner.invoke(
+        app, ["build", "-d", str(docs), "-p", str(people), "--out", str(tmp_path / "i"), "--strict"]
+    )
+    assert result.exit_code == 1
+    assert "strict mode" in result.output and "unknown person 'nobody'" in result.output
+    assert not (tmp_path / "i").exists()
+
+
+def test_errors_are_one_message_not_a_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["query", "anything", "--index", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert "no whoknows index at" in result.output and "Traceback" not in result.output
+    bad = runner.invoke(app, ["evaluate", str(tmp_path), "--out", str(tmp_path / "m.json")])
+    assert bad.exit_code == 1 and "is not an evaluation dataset" in bad.output
+
+
+def test_evaluate_reuses_an_index(sample_index: Path, tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    out = tmp_path / "metrics.json"
+    result = runner.invoke(
+        app, ["evaluate", str(sample), "--out", str(out), "--index", str(sample_index)]
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(out.read_text())
+    assert metrics["resources"]["n_queries"] > 0 and metrics["people"]["n_queries"] > 0
+
+
+def test_settings_come_from_a_dotenv_file_too(
+    corpus: tuple[Path, Path], tmp_path: Path, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docs, people = corpus
+    out = tmp_path / "index"
+    built = runner.invoke(
+        app,
+        [
+            "build",
+            "-d",
+            str(docs),
+            "-p",
+            str(people),
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(cache_dir),
+        ],
+    )
+    assert built.exit_code == 0, built.output
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("WHOKNOWS_INDEX_DIR", raising=False)
+    (tmp_path / ".env").write_text(f"WHOKNOWS_INDEX_DIR={out}\n")
+    asked = runner.invoke(app, ["query", "roof tiles", "--type", "Case Study", "--json"])
+    assert asked.exit_code == 0, asked.output
+    assert json.loads(asked.stdout)["resources"][0]["id"] == "docs/roof.md"
+    wrong = runner.invoke(app, ["query", "roof", "--type", "memo"])
+    assert wrong.exit_code == 1 and "unknown resource type 'memo'" in wrong.output

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.recommender import Recommender
+from serving.app import create_app
+from serving.config import Settings
+
+
+def ask(client: TestClient, **body: Any) -> Any:
+    response = client.post("/v1/recommendations", json=body)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_recommendation_has_the_documented_shape(tiny_client: TestClient) -> None:
+    body = ask(tiny_client, query="kafka consumer lag", limit_resources=2, limit_people=2)
+    assert set(body) == {"id", "resources", "people", "index_version"}
+    assert len(body["id"]) == 32 and len(body["resources"]) == 2 and len(body["people"]) == 2
+    resource = body["resources"][0]
+    assert set(resource) == {"id", "title", "type", "department", "url", "snippet", "score", "why"}
+    assert set(resource["why"]) == {"passage", "found_by", "signals"}
+    assert resource["why"]["found_by"], "a resource says which retriever found it"
+    assert sum(resource["why"]["signals"].values()) == pytest.approx(resource["score"], abs=1e-3)
+    person = body["people"][0]
+    assert set(person) == {"id", "name", "department", "title", "score", "signals", "evidence"}
+    assert person["name"] == "Ada Lovelace"
+    assert set(person["signals"]) == {"documents", "writing", "profile", "activity", "topics"}
+    assert set(person["evidence"][0]) == {"id", "title", "score", "role", "share"}
+
+
+def test_each_recommendation_gets_its_own_id(tiny_client: TestClient) -> None:
+    first, second = (ask(tiny_client, query="roof") for _ in range(2))
+    assert first["id"] != second["id"]
+
+
+def test_filters_over_http(tiny_client: TestClient) -> None:
+    body = ask(
+        tiny_client,
+        query="roof",
+        limit_resources=10,
+        filters={"departments": ["Facilities"], "types": ["best-practice"]},
+    )
+    assert [r["id"] for r in body["resources"]] == ["d8"]
+    assert all(p["department"] == "Facilities" for p in body["people"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"query": ""}, "query", "at least 1 character"),
+        ({"query": " \n\t"}, "query", "blank"),
+        ({"query": "x" * 2001}, "query", "at most 2000 characters"),
+        ({"query": "x", "limit_resources": 0}, "limit_resources", "greater than or equal to 1"),
+        ({"query": "x", "limit_people": 51}, "limit_people", "less than or equal to 50"),
+        ({"query": "x", "limit_people": "5"}, "limit_people", "valid integer"),
+        ({"query": "x", "limit_people": True}, "limit_people", "valid integer"),
+        (
+            {"query": "x", "filters": {"departments": ["Legal"]}},
+            "filters.departments",
+            "unknown department 'Legal'",
+        ),
+        ({"query": "x", "filters": {"types": ["memo"]}}, "filters.types.0", "'case-study'"),
+        ({"query": "x", "filters": {"department": ["Data"]}}, "filters.department", "Extra inputs"),
+        ({"query": 42}, "query", "valid string"),
+        ({}, "query", "Field required"),
+    ],
+)
+def test_bad_input_gets_a_422_that_says_what_to_fix(
+    tiny_client: TestClient, body: dict[str, Any], field: str, words: str
+) -> None:
+    response = tiny_client.post("/v1/recommendations", json=body)
+    assert response.status_code == 422
+    problem = response.json()
+    assert problem["field"] == field
+    assert words in problem["detail"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b"null", b'{"query": "\\ud800"}'])
+def test_malformed_bodies_are_4xx_never_5xx(tiny_client: TestClient, raw: bytes) -> None:
+    response = tiny_client.post(
+        "/v1/recommendations", content=raw, headers={"content-type": "application/json"}
+    )
+    assert response.status_code in (200, 422), response.text
+    assert "detail" in response.json() or "resources" in response.json()
+
+
+def test_resource_and_person_lookups(tiny_client: TestClient) -> None:
+    resource = tiny_client.get("/v1/resources/d2").json()
+    assert resource["title"] == "Why does my Kafka consumer lag?"
+    assert {a["id"] for a in resource["authors"]} == {"cy", "ada"}
+    assert "Accepted answer" in resource["text"]
+    person = tiny_client.get("/v1/people/ada").json()
+    assert person["title"] == "Data engineer"
+    assert {d["id"] for d in person["documents"]} == {"d1", "d2", "d3", "d6"}
+
+
+def test_ids_with_slashes_and_colons_can_be_looked_up(client: TestClient) -> None:
+    assert client.get("/v1/resources/ai:q1").status_code in (200, 404)
+    assert client.get("/v1/resources/wiki/guides/kafka.md").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/v1/resources/nope", "/v1/people/nope"])
+def test_unknown_ids_are_404(tiny_client: TestClient, path: str) -> None:
+    response = tiny_client.get(path)
+    assert response.status_code == 404
+    assert "nope" in response.json()["detail"]
+
+
+def test_health_and_docs(tiny_client: TestClient) -> None:
+    assert tiny_client.get("/healthz").json() == {
+        "status": "ok",
+        "index_version": None,
+        "detail": None,
+    }
+    ready = tiny_client.get("/readyz").json()
+    assert ready["status"] == "ready" and ready["index_version"]
+    assert tiny_client.get("/docs").status_code == 200
+    spec = tiny_client.get("/openapi.json").json()
+    assert "/v1/recommendations" in spec["paths"]
+
+
+def test_not_ready_until_an_index_is_loaded(sample_index: Path, tmp_path: Path) -> None:
+    with TestClient(create_app(Settings(index_dir=tmp_path / "missing"))) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and "no whoknows index at" in ready.json()["detail"]
+        answer = client.post("/v1/recommendations", json={"query": "x"})
+        assert answer.status_code == 503 and "no whoknows index" in answer.json()["detail"]
+        assert "retry-after" not in answer.headers, "a failed load will not heal by retrying"
+        assert client.get("/healthz").status_code == 200
+    with TestClient(create_app(Settings(index_dir=sample_index))) as client:
+        first = client.get("/readyz")
+        assert first.status_code in (200, 503)
+        deadline = time.monotonic() + 120
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/recommendations", json={"query": "qubits"}).status_code == 200
+
+
+def test_no_index_configured_is_explained() -> None:
+    with TestClient(create_app(Settings(index_dir=None))) as client:
+        assert "WHOKNOWS_INDEX_DIR" in client.get("/readyz").json()["detail"]
+
+
+def test_an_unexpected_error_is_a_json_500_without_internals(
+    tiny: Recommender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal state")
+
+    app = create_app(Settings(), recommender=tiny)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        monkeypatch.setattr(tiny, "recommend", broken)
+        response = client.post("/v1/recommendations", json={"query": "x"})
+    assert response.status_code == 500
+    assert response.json() == {"detail": "internal error; the server log has the details"}
