@@ -8,6 +8,7 @@ bundled encoder, the encoder folder (``artifacts/encoder``).
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,8 @@ def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
 
     Args:
         uri: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
-        cache_dir: downloads go under ``cache_dir/models/NAME/VERSION``; a version
-            is immutable, so one already there is not fetched again.
+        cache_dir: downloads go under ``cache_dir/models/NAME/VERSION-RUN``; a
+            version is immutable, so one already there is not fetched again.
         tracking_uri: the MLflow tracking store that holds the registry.
 
     Raises:
@@ -58,22 +59,39 @@ def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:
         version = _version(client, uri)
-        target = Path(cache_dir) / "models" / version.name / str(version.version)
-        files = packaged_files(target)
-        if not (files.index / "manifest.json").is_file():
-            shutil.rmtree(target, ignore_errors=True)
-            target.mkdir(parents=True, exist_ok=True)
-            mlflow.set_tracking_uri(tracking_uri)
-            mlflow.set_registry_uri(tracking_uri)
-            mlflow.artifacts.download_artifacts(
-                artifact_uri=f"models:/{version.name}/{version.version}", dst_path=str(target)
-            )
-            files = packaged_files(target)
+        # Keyed by the run too: "version 1" of a recreated or other registry is
+        # another model.
+        folder = f"{version.version}-{version.run_id or 'external'}"
+        target = Path(cache_dir) / "models" / version.name / folder
+        if not target.is_dir():
+            _download(mlflow, f"models:/{version.name}/{version.version}", target, tracking_uri)
     except MlflowException as exc:
         raise ArtifactError(f"cannot fetch {uri} from {tracking_uri}: {exc.message}") from exc
+    files = packaged_files(target)
     if not files.index.is_dir():
         raise ArtifactError(f"{uri} is not a whoknows model: it has no packaged index")
     return files
+
+
+def _download(mlflow: Any, uri: str, target: Path, tracking_uri: str) -> None:
+    """Download into a temporary sibling folder, then rename it into place.
+
+    A download cut short leaves no half model behind, and two services sharing
+    the cache cannot pull a folder from under each other: the first rename wins.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another process's finished download
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _version(client: Any, uri: str) -> Any:

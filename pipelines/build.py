@@ -144,7 +144,10 @@ def index(
 def track_build(recommender: Recommender, out: Path, seconds: float) -> str:
     """Log a build to MLflow: its parameters, counts and the index directory itself."""
     manifest = recommender.manifest
-    with tracking.run(f"build {Path(out).name}", tags={"whoknows.index": str(out)}) as mlflow:
+    with tracking.run(
+        f"build {Path(out).name}",
+        tags={"whoknows.task": "build", "whoknows.index": str(Path(out).resolve())},
+    ) as mlflow:
         mlflow.log_params(
             tracking.flatten(
                 {

@@ -3,12 +3,15 @@
 A registered whoknows model is the pyfunc of models.pyfunc with the index
 directory (and a fine-tuned encoder folder, when the index was not built with
 the bundled one) packaged as artifacts, so the service can run from
-``models:/whoknows@champion`` on any machine that reaches the registry.
+``models:/whoknows@champion`` on any machine that reaches the registry and has
+whoknows' dependencies installed (the model carries the ``models`` package's
+code and lists the pinned requirements).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import warnings
@@ -18,13 +21,17 @@ from pathlib import Path
 
 import models
 from models.artifact import Manifest
-from models.encoder import recorded_model_path
+from models.encoder import model_fingerprint, recorded_model_path
 from models.packaging import ENCODER_ARTIFACT, INDEX_ARTIFACT, PARAMS, ModelFiles, fetch
 from pipelines import tracking
-from pipelines.exceptions import PipelineError
+from pipelines.exceptions import PipelineError, TrackingError
 
 DEFAULT_NAME = "whoknows"
 MODEL_CODE = Path(models.__file__).with_name("pyfunc_model.py")
+#: The code the model imports, packaged with it.
+CODE_PATHS = (str(Path(models.__file__).parent),)
+# MLflow reserves "latest" and version-like aliases ("v3").
+_ALIAS = re.compile(r"^(?!latest$)(?![vV]\d+$)[A-Za-z_][A-Za-z0-9_-]{0,255}$")
 #: What the packaged model needs installed (torch comes from the CPU wheel).
 REQUIREMENTS = (
     "sentence-transformers",
@@ -69,11 +76,16 @@ def register(
 
     Raises:
         ArtifactError: no index at index_dir.
-        PipelineError: the encoder the index needs cannot be found.
+        PipelineError: the encoder the index needs cannot be found or is not the one
+            it was built with, the alias is not valid, or the registry refuses.
     """
     manifest = Manifest.read(Path(index_dir))
+    if alias is not None:
+        check_alias(alias)
     encoder = encoder_dir or recorded_model_path(manifest.encoder)
-    mlflow = tracking.import_mlflow()
+    if encoder is not None:
+        _check_encoder(Path(encoder), manifest, Path(index_dir))
+    tracking.import_mlflow()
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
@@ -97,7 +109,13 @@ def register(
         if encoder is not None:
             artifacts[ENCODER_ARTIFACT] = str(_stage(encoder, Path(staging) / ENCODER_ARTIFACT))
         with (
-            tracking.run(f"register {name}", tags={"whoknows.index": str(index_dir)}) as run,
+            tracking.run(
+                f"register {name}",
+                tags={
+                    "whoknows.task": "register",
+                    "whoknows.index": str(Path(index_dir).resolve()),
+                },
+            ) as run,
             warnings.catch_warnings(),
         ):
             # MLflow nudges towards type hints and input examples; whoknows logs an
@@ -121,14 +139,61 @@ def register(
                 python_model=str(MODEL_CODE),
                 artifacts=artifacts,
                 signature=signature,
+                code_paths=list(CODE_PATHS),
                 pip_requirements=_requirements(),
                 registered_model_name=name,
             )
             run_id: str = run.active_run().info.run_id
     version = str(info.registered_model_version)
     if alias is not None:
-        mlflow.MlflowClient().set_registered_model_alias(name, alias, version)
+        set_alias(name, alias, version)
     return Registered(name, version, f"models:/{name}/{version}", run_id, alias)
+
+
+def set_alias(name: str, alias: str, version: str) -> Registered:
+    """Point an alias at an existing version: promote, or roll back to an earlier one.
+
+    Raises:
+        PipelineError: the alias is not valid, or the registry has no such version.
+    """
+    check_alias(alias)
+    mlflow = tracking.import_mlflow()
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri())
+    try:
+        model_version = client.get_model_version(name, version)
+        client.set_registered_model_alias(name, alias, version)
+    except MlflowException as exc:
+        raise TrackingError(
+            f"cannot point {alias!r} at {name} version {version} in "
+            f"{tracking.tracking_uri()}: {exc.message}"
+        ) from exc
+    return Registered(name, str(version), f"models:/{name}/{version}", model_version.run_id, alias)
+
+
+def check_alias(alias: str) -> None:
+    """Refuse an alias MLflow would reject, before anything is logged.
+
+    Raises:
+        PipelineError: it is empty, reserved ("latest", "v1", ...) or has other characters.
+    """
+    if not _ALIAS.match(alias):
+        raise PipelineError(
+            f"{alias!r} cannot be an alias: use letters, digits, '_' and '-', starting "
+            "with a letter, and not 'latest' or a version such as 'v2'"
+        )
+
+
+def _check_encoder(encoder: Path, manifest: Manifest, index_dir: Path) -> None:
+    if not encoder.is_dir():
+        raise PipelineError(f"the encoder folder {encoder} does not exist")
+    if model_fingerprint(encoder.resolve()) != manifest.encoder.get("fingerprint"):
+        raise PipelineError(
+            f"the index at {index_dir} was built with the encoder "
+            f"{manifest.encoder.get('name')!r}, not with {encoder}: package the folder "
+            "it was built with"
+        )
 
 
 def download(uri: str, cache_dir: Path) -> ModelFiles:

@@ -1,7 +1,7 @@
 """Experiment tracking with MLflow: every evaluation is a run with its parameters and metrics.
 
 By default runs go to an embedded store in the working directory (a SQLite
-file, mlflow.db, with artifacts under mlruns/); MLFLOW_TRACKING_URI points
+file, mlflow.db, with artifacts under mlruns/ beside it); MLFLOW_TRACKING_URI points
 at a shared tracking server instead. Browse them with
 ``mlflow ui --backend-store-uri sqlite:///mlflow.db``.
 """
@@ -13,7 +13,10 @@ import os
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+from pipelines.exceptions import TrackingError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "whoknows"
@@ -48,20 +51,51 @@ def run(name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
     """An MLflow run in the whoknows experiment; yields the mlflow module.
 
     Raises:
-        whatever MLflow raises if the tracking store cannot be reached: a run
-        that was asked for and cannot be recorded is an error, not a warning.
+        TrackingError: MLflow refused or could not reach the tracking store, here
+            or in the body: a run that was asked for and cannot be recorded is an
+            error, not a warning.
     """
     mlflow = import_mlflow()
+    uri = tracking_uri()
     with warnings.catch_warnings():
         # Deprecations inside MLflow's own storage layers are not ours to fix;
         # every other warning still shows.
         warnings.filterwarnings(
             "ignore", category=DeprecationWarning, module=r"(mlflow|sqlalchemy|alembic)(\.|$)"
         )
-        mlflow.set_tracking_uri(tracking_uri())
-        mlflow.set_experiment(EXPERIMENT)
-        with mlflow.start_run(run_name=name, tags=dict(tags or {})):
-            yield mlflow
+        try:
+            mlflow.set_tracking_uri(uri)
+            _experiment(mlflow, uri)
+            with mlflow.start_run(run_name=name, tags=dict(tags or {})):
+                yield mlflow
+        except mlflow.exceptions.MlflowException as exc:
+            raise TrackingError(
+                f"MLflow at {uri} failed: {exc.message}; point MLFLOW_TRACKING_URI at a "
+                "reachable store, or pass --no-track where the command has it"
+            ) from exc
+
+
+def artifact_root(uri: str) -> str | None:
+    """Where a SQLite store's artifacts go: ``mlruns/`` beside the database file.
+
+    MLflow's own default is ``./mlruns`` in whatever folder created the experiment
+    (a notebook's, a test's), which scatters artifacts. Other stores (a tracking
+    server, a folder) keep their own default: None.
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    database = Path(uri.removeprefix("sqlite:///")).expanduser().resolve()
+    return (database.parent / "mlruns").as_uri()
+
+
+def _experiment(mlflow: Any, uri: str) -> None:
+    """Select the whoknows experiment, creating it with its artifact root if new."""
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        try:
+            mlflow.create_experiment(EXPERIMENT, artifact_location=artifact_root(uri))
+        except mlflow.exceptions.MlflowException:
+            pass  # created meanwhile by another process
+    mlflow.set_experiment(EXPERIMENT)
 
 
 def import_mlflow() -> Any:

@@ -87,11 +87,23 @@ def train(
 
 
 def register(
-    index: Annotated[Path, typer.Option("--index", help="A built index directory.")],
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", help="A built index directory to log as a new version."),
+    ] = None,
     name: Annotated[str, typer.Option(help="Registered model name.")] = "whoknows",
     alias: Annotated[
         str | None,
-        typer.Option(help="Point this alias (e.g. champion) at the new version."),
+        typer.Option(help="Point this alias (e.g. champion) at the version."),
+    ] = None,
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="Instead of --index: point --alias at this existing version (promote "
+            "or roll back).",
+            show_default=False,
+        ),
     ] = None,
     metrics: Annotated[
         Path | None,
@@ -99,16 +111,30 @@ def register(
     ] = None,
     encoder: EncoderOption = None,
 ) -> None:
-    """Register an index as an MLflow model (pyfunc) and optionally set an alias."""
+    """Register an index as an MLflow model (pyfunc), or move an alias to a version."""
+    from pipelines.exceptions import PipelineError
     from pipelines.registry import register as log_model
+    from pipelines.registry import set_alias
 
     with errors():
-        registered = log_model(
-            index, name=name, alias=alias, metrics_file=metrics, encoder_dir=encoder
-        )
+        if (index is None) == (version is None):
+            raise PipelineError(
+                "give --index DIR to register a new version, or --version N --alias NAME "
+                "to point an alias at an existing one"
+            )
+        if version is not None:
+            if alias is None:
+                raise PipelineError("--version needs --alias: which alias should point at it?")
+            registered = set_alias(name, alias, version)
+        else:
+            assert index is not None
+            registered = log_model(
+                index, name=name, alias=alias, metrics_file=metrics, encoder_dir=encoder
+            )
     target = f"models:/{registered.name}@{alias}" if alias else registered.uri
+    action = "registered" if version is None else f"pointed {alias} at"
     console.print(
-        f"[green]registered[/] {registered.name} version {registered.version} "
+        f"[green]{action}[/] {registered.name} version {registered.version} "
         f"(run {registered.run_id}) at {tracking_uri()}; serve it with "
         f"`whoknows serve --model {target}`",
         highlight=False,

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from models.packaging import fetch
 from pipelines import registry, tracking
 from pipelines.cli import app
+from pipelines.exceptions import PipelineError
 from serving.app import create_app
 from serving.config import Settings
 
@@ -97,3 +98,50 @@ def test_register_command(sample_index: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "serve it with `whoknows serve --model models:/whoknows-cli@staging`" in result.output
+
+
+def test_an_alias_is_moved_back_to_an_earlier_version(sample_index: Path) -> None:
+    first = registry.register(sample_index, name="whoknows-roll", alias="champion")
+    second = registry.register(sample_index, name="whoknows-roll", alias="champion")
+    client = tracking.import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
+    assert str(client.get_model_version_by_alias("whoknows-roll", "champion").version) == "2"
+    result = CliRunner().invoke(
+        app,
+        ["register", "--name", "whoknows-roll", "--version", first.version, "--alias", "champion"],
+    )
+    assert result.exit_code == 0, result.output
+    assert str(client.get_model_version_by_alias("whoknows-roll", "champion").version) == "1"
+    assert second.version == "2"
+    missing = CliRunner().invoke(
+        app, ["register", "--name", "whoknows-roll", "--version", "9", "--alias", "champion"]
+    )
+    assert missing.exit_code == 1 and "cannot point 'champion' at whoknows-roll version 9" in (
+        missing.output
+    )
+
+
+def test_a_bad_alias_or_encoder_is_refused_before_anything_is_logged(
+    sample_index: Path, tmp_path: Path
+) -> None:
+    for alias in ("latest", "v2", "two words", ""):
+        with pytest.raises(PipelineError, match="cannot be an alias"):
+            registry.register(sample_index, name="whoknows-refused", alias=alias)
+    other = tmp_path / "other-encoder"
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    with pytest.raises(PipelineError, match="was built with the encoder"):
+        registry.register(sample_index, name="whoknows-refused", encoder_dir=other)
+    with pytest.raises(PipelineError, match="does not exist"):
+        registry.register(sample_index, name="whoknows-refused", encoder_dir=tmp_path / "none")
+    client = tracking.import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
+    assert not client.search_model_versions("name='whoknows-refused'")
+
+
+def test_artifacts_go_beside_the_sqlite_store(champion: registry.Registered) -> None:
+    uri = tracking.tracking_uri()
+    database = Path(uri.removeprefix("sqlite:///"))
+    mlflow = tracking.import_mlflow()
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    assert experiment.artifact_location == (database.parent / "mlruns").as_uri()
+    assert (database.parent / "mlruns").is_dir()
+    assert tracking.artifact_root("http://tracking:5000") is None
