@@ -162,6 +162,7 @@ def index(
 
 
 def serve(
+    ctx: typer.Context,
     index: Annotated[
         Path | None,
         typer.Option("--index", envvar="WHOKNOWS_INDEX_DIR", help="Index directory to serve."),
@@ -182,10 +183,25 @@ def serve(
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
 
-    if (index is None) == (model is None):
+    if index is not None and model is not None:
+        # One typed on the command line wins over the other from the environment.
+        # (by name: typer vendors its own click, with its own ParameterSource)
+        index_typed = getattr(ctx.get_parameter_source("index"), "name", "") == "COMMANDLINE"
+        model_typed = getattr(ctx.get_parameter_source("model"), "name", "") == "COMMANDLINE"
+        if index_typed != model_typed:
+            index, model = (index, None) if index_typed else (None, model)
+        else:
+            where = "given" if index_typed else "set in the environment (or .env)"
+            console.print(
+                f"[bold red]error:[/] both an index ({index}) and a model ({model}) are "
+                f"{where}: serve one of them (unset WHOKNOWS_INDEX_DIR or WHOKNOWS_MODEL_URI)"
+            )
+            raise typer.Exit(2)
+    if index is None and model is None:
         console.print(
-            "[bold red]error:[/] give either the index to serve (--index DIR) or a registered "
-            "model (--model models:/whoknows@champion)"
+            "[bold red]error:[/] give either the index to serve (--index DIR or "
+            "WHOKNOWS_INDEX_DIR) or a registered model (--model models:/whoknows@champion "
+            "or WHOKNOWS_MODEL_URI)"
         )
         raise typer.Exit(2)
     # The app reads its settings from the environment, so that `uvicorn

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,48 @@ def test_settings_come_from_a_dotenv_file_too(
     assert json.loads(asked.stdout)["resources"][0]["id"] == "docs/roof.md"
     wrong = runner.invoke(app, ["query", "roof", "--type", "memo"])
     assert wrong.exit_code == 1 and "unknown resource type 'memo'" in wrong.output
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str | None]]:
+    """What `serve` would start: the settings it hands the app, without a server."""
+    import uvicorn
+
+    started: list[dict[str, str | None]] = []
+
+    def record(*args: object, **kwargs: object) -> None:
+        names = ("WHOKNOWS_INDEX_DIR", "WHOKNOWS_MODEL_URI")
+        started.append({name: os.environ.get(name) for name in names})
+
+    monkeypatch.setattr(uvicorn, "run", record)
+    for name in ("WHOKNOWS_INDEX_DIR", "WHOKNOWS_MODEL_URI"):
+        # serve() sets these for the app: setting first makes monkeypatch restore them.
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    return started
+
+
+def test_serve_prefers_what_is_typed_over_the_environment(
+    served: list[dict[str, str | None]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = runner.invoke(
+        app,
+        ["serve", "--model", "models:/whoknows@champion"],
+        env={"WHOKNOWS_INDEX_DIR": str(tmp_path)},
+    )
+    assert result.exit_code == 0, result.output
+    assert served == [
+        {"WHOKNOWS_INDEX_DIR": None, "WHOKNOWS_MODEL_URI": "models:/whoknows@champion"}
+    ]
+
+
+def test_serve_names_the_conflict_when_both_come_from_the_environment(
+    served: list[dict[str, str | None]], tmp_path: Path
+) -> None:
+    env = {"WHOKNOWS_INDEX_DIR": str(tmp_path), "WHOKNOWS_MODEL_URI": "models:/whoknows@champion"}
+    result = runner.invoke(app, ["serve"], env=env)
+    assert result.exit_code == 2 and "set in the environment" in result.output
+    assert "unset WHOKNOWS_INDEX_DIR or WHOKNOWS_MODEL_URI" in result.output
+    nothing = runner.invoke(app, ["serve"])
+    assert nothing.exit_code == 2 and "--index DIR or WHOKNOWS_INDEX_DIR" in nothing.output
+    assert served == []
