@@ -2,10 +2,12 @@
 
 Pairs are mined from the data itself: a document's title (a question, a
 report's subject) and its text (the thread that answers it, the report's
-body); judged or clicked (query, document) pairs from feedback can be added.
+body), and, for a Q&A thread, the question (title and body) and its accepted
+answer; judged or clicked (query, document) pairs from feedback can be added.
 The sentence-transformer learns with in-batch negatives
 (MultipleNegativesRankingLoss): each anchor must be closer to its own positive
-than to the other positives of its batch. The result is an ordinary local
+than to the other positives of its batch, and no batch holds the same text
+twice (it would be its own false negative). The result is an ordinary local
 model folder that ``whoknows build --encoder`` accepts.
 """
 
@@ -81,13 +83,28 @@ class FineTuneResult:
     seconds: float
 
 
+#: How a thread's text marks its accepted answer and the other answers
+#: (the normalised Stack Exchange format of ../shared/data and data/sample).
+ACCEPTED_MARK = "\n\nAccepted answer:\n"
+ANSWER_MARK = "\n\nAnswer:\n"
+
+
 def mine_pairs(documents: Sequence[Document], *, max_positive_chars: int = 1200) -> list[Pair]:
-    """(title, text) pairs: each document's subject and the text that answers it."""
+    """Pairs of what someone asks and the text that answers it.
+
+    Every document gives (title, text); a thread with an accepted answer also
+    gives (question title and body, accepted answer), the shape of a real query.
+    """
     pairs = []
     for document in documents:
         title, text = document.title.strip(), document.text.strip()
         if title and text and title != text:
             pairs.append(Pair(title, text[:max_positive_chars]))
+        question, mark, rest = document.text.partition(ACCEPTED_MARK)
+        answer = rest.split(ANSWER_MARK, 1)[0].strip()
+        if mark and title and answer:
+            anchor = f"{title}\n\n{question.strip()}"[:max_positive_chars]
+            pairs.append(Pair(anchor, answer[:max_positive_chars]))
     return pairs
 
 
@@ -104,8 +121,10 @@ def fine_tune(
     The base model is loaded afresh and left untouched on disk. The new folder
     is written all at once: an interrupted run leaves no half model.
 
+    A batch larger than the pairs shrinks to their number.
+
     Raises:
-        ConfigurationError: fewer than two pairs, or a batch larger than the pairs.
+        ConfigurationError: fewer than two pairs.
     """
     config = config or FineTuneConfig()
     if len(pairs) < 2:
@@ -119,6 +138,7 @@ def fine_tune(
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
+    from sentence_transformers.base.sampler import BatchSamplers
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import TrainerCallback
 
@@ -153,6 +173,7 @@ def fine_tune(
             disable_tqdm=progress is not None,
             logging_strategy="no",
             dataloader_drop_last=True,
+            batch_sampler=BatchSamplers.NO_DUPLICATES,
         )
         trainer = SentenceTransformerTrainer(
             model=model,

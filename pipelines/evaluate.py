@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,13 +74,22 @@ class Evaluation:
     query_seconds: list[float] = field(default_factory=list, repr=False)
 
 
-def load_dataset(path: Path) -> Dataset:
+def load_dataset(path: Path, tasks: Sequence[str] = TASKS) -> Dataset:
     """Read queries and judgments of a dataset directory.
+
+    Args:
+        path: the dataset directory.
+        tasks: the judgments to read; with all of them (an evaluation) the
+            documents and people files must be there too, with fewer (judged
+            pairs for fine-tuning, e.g. exported feedback) only queries.jsonl
+            and those qrels files.
 
     Raises:
         DatasetError: a required file is missing or a judgment line is malformed.
     """
-    missing = [name for name in FILES if not (path / name).is_file()]
+    needed: tuple[str, ...] = FILES if set(tasks) == set(TASKS) else ("queries.jsonl",)
+    needed += tuple(f"qrels_{task}.tsv" for task in tasks if f"qrels_{task}.tsv" not in needed)
+    missing = [name for name in needed if not (path / name).is_file()]
     if missing:
         raise DatasetError(f"{path} is not an evaluation dataset: missing {', '.join(missing)}")
     report = ingest.IngestReport()
@@ -90,7 +99,7 @@ def load_dataset(path: Path) -> Dataset:
             queries[row["id"]] = row["text"]
     if report.skipped:
         raise DatasetError(f"bad query line: {report.skipped[0]}")
-    qrels = {task: read_qrels(path / f"qrels_{task}.tsv") for task in TASKS}
+    qrels = {task: read_qrels(path / f"qrels_{task}.tsv") for task in tasks}
     return Dataset(path, queries, qrels)
 
 
@@ -201,7 +210,9 @@ def score(qrels: Qrels, run: Run, queries: Iterable[str]) -> dict[str, float | i
 def track(evaluation: Evaluation, metrics_file: Path | None = None) -> str:
     """Log an evaluation to MLflow: parameters, metrics, latency; returns the run id."""
     index_dir = evaluation.params.get("index_dir")
-    tags = {"whoknows.index": str(index_dir)} if index_dir else {}
+    tags = {"whoknows.task": "evaluate"}
+    if index_dir:
+        tags["whoknows.index"] = str(Path(index_dir).resolve())
     with tracking.run(f"evaluate {evaluation.params.get('dataset')}", tags=tags) as mlflow:
         mlflow.log_params(tracking.flatten(evaluation.params))
         mlflow.log_metrics(

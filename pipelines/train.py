@@ -14,21 +14,25 @@ from pipelines.evaluate import load_dataset
 from pipelines.exceptions import PipelineError
 
 
-def judged_pairs(dataset_dirs: Sequence[Path], documents: Sequence[Document]) -> list[Pair]:
+def judged_pairs(
+    dataset_dirs: Sequence[Path], documents: Sequence[Document], *, max_positive_chars: int = 1200
+) -> list[Pair]:
     """(query, relevant document) pairs from judgments in the dataset format (e.g. feedback).
 
     Only the judged resources of queries count; a document must be among ``documents``.
+    A folder needs only queries.jsonl and qrels_resources.tsv.
     """
     by_id = {d.id: d for d in documents}
     pairs = []
     for directory in dataset_dirs:
-        dataset = load_dataset(directory)
+        dataset = load_dataset(directory, tasks=("resources",))
         for query_id, items in dataset.qrels["resources"].items():
             text = dataset.queries.get(query_id)
             for doc_id, grade in items.items():
                 document = by_id.get(doc_id)
                 if text and grade > 0 and document is not None:
-                    pairs.append(Pair(text, f"{document.title}\n\n{document.text}"))
+                    positive = f"{document.title}\n\n{document.text}"[:max_positive_chars]
+                    pairs.append(Pair(text, positive))
     return pairs
 
 
@@ -49,7 +53,7 @@ def run(
     """
     config = config or FineTuneConfig()
     pairs = mine_pairs(documents, max_positive_chars=config.max_positive_chars)
-    pairs += judged_pairs(judgments, documents)
+    pairs += judged_pairs(judgments, documents, max_positive_chars=config.max_positive_chars)
     if len(pairs) < 2:
         raise PipelineError(
             f"only {len(pairs)} training pairs: fine-tuning needs documents with both a "

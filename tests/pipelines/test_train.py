@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +11,11 @@ from typer.testing import CliRunner
 
 from models.encoder import Encoder
 from models.exceptions import EncoderMismatchError
-from models.finetune import FineTuneConfig, mine_pairs
+from models.finetune import ACCEPTED_MARK, FineTuneConfig, Pair, mine_pairs
+from models.packaging import fetch
 from models.recommender import Recommender
-from pipelines import ingest, train
+from models.records import Document
+from pipelines import ingest, registry, tracking, train
 from pipelines.cli import app
 from pipelines.exceptions import PipelineError
 
@@ -27,17 +30,38 @@ def tuned(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     return out
 
 
-def test_pairs_are_titles_and_the_text_that_answers_them(small_dataset: Path) -> None:
+def test_pairs_are_what_is_asked_and_the_text_that_answers_it(small_dataset: Path) -> None:
     documents = ingest.run([small_dataset / "documents.jsonl"]).documents
     pairs = mine_pairs(documents, max_positive_chars=100)
-    assert len(pairs) == len(documents)
-    assert pairs[0].anchor == documents[0].title and len(pairs[0].positive) <= 100
+    answered = [d for d in documents if ACCEPTED_MARK in d.text]
+    assert answered and len(pairs) == len(documents) + len(answered)
+    assert pairs[0].anchor == documents[0].title
+    assert all(len(p.positive) <= 100 for p in pairs)
 
 
-def test_judged_queries_add_pairs(small_dataset: Path) -> None:
+def test_a_question_is_paired_with_its_accepted_answer() -> None:
+    thread = Document(
+        "q1",
+        "Kafka lag",
+        "Lag grows on one partition.\n\nAccepted answer:\nRebalance the partitions."
+        "\n\nAnswer:\nRestart it.",
+    )
+    report = Document("r1", "Roof report", "Tiles were replaced.")
+    assert mine_pairs([thread, report]) == [
+        Pair("Kafka lag", thread.text),
+        Pair("Kafka lag\n\nLag grows on one partition.", "Rebalance the partitions."),
+        Pair("Roof report", "Tiles were replaced."),
+    ]
+
+
+def test_judged_queries_add_pairs(small_dataset: Path, tmp_path: Path) -> None:
     documents = ingest.run([small_dataset / "documents.jsonl"]).documents
-    pairs = train.judged_pairs([small_dataset], documents)
-    assert len(pairs) >= 30 and all(p.anchor and p.positive for p in pairs)
+    pairs = train.judged_pairs([small_dataset], documents, max_positive_chars=300)
+    assert len(pairs) >= 30 and all(p.anchor and 0 < len(p.positive) <= 300 for p in pairs)
+    # Exported feedback is only queries and resource judgments: that is enough.
+    for name in ("queries.jsonl", "qrels_resources.tsv"):
+        shutil.copy(small_dataset / name, tmp_path / name)
+    assert train.judged_pairs([tmp_path], documents, max_positive_chars=300) == pairs
 
 
 def test_the_tuned_folder_is_a_model_that_build_accepts(tuned: Path, encoder: Encoder) -> None:
@@ -71,6 +95,22 @@ def test_an_index_of_the_tuned_encoder_refuses_the_default_one(
     assert Recommender.load(tmp_path / "i").encoder.info.name == "encoder"
     with pytest.raises(EncoderMismatchError):
         Recommender.load(tmp_path / "i", encoder=encoder)
+
+    # Registered, the model carries the tuned encoder: it answers without the folder
+    # (resources only: this index was built without people).
+    registered = registry.register(tmp_path / "i", name="whoknows-tuned")
+    files = fetch(registered.uri, tmp_path / "cache", tracking.tracking_uri())
+    assert files.encoder is not None and (files.encoder / "whoknows-finetune.json").is_file()
+    shutil.rmtree(tuned.parent / "moved", ignore_errors=True)
+    tuned.rename(tuned.parent / "moved")
+    mlflow = tracking.import_mlflow()
+    mlflow.set_tracking_uri(tracking.tracking_uri())
+    try:
+        model = mlflow.pyfunc.load_model(registered.uri)
+        answer = model.predict(["How do I reset an Alexa device?"])[0]
+    finally:
+        (tuned.parent / "moved").rename(tuned)
+    assert answer["resources"]
 
 
 def test_documents_without_titles_and_texts_are_not_enough(tmp_path: Path) -> None:
