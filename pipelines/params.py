@@ -8,6 +8,7 @@ train: {...}                # models.finetune.FineTuneConfig fields
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ class Params:
 def load_params(path: Path | None) -> Params:
     """All parameters of a params file (the defaults if path is None).
 
-    Relative encoder paths are read from the params file's folder.
+    Relative encoder and ranker paths are read from the params file's folder.
 
     Raises:
         ConfigurationError: the file is missing, not YAML, or names unknown parameters.
@@ -70,7 +71,19 @@ def load_params(path: Path | None) -> Params:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigurationError(f"{path}: seed must be a whole number")
     folder = None if encoder == DEFAULT_ENCODER else (Path(path).parent / encoder)
+    # Ranker files too are read from the params file's folder, as the encoder is.
+    config = dataclasses.replace(
+        config,
+        resource_ranker=_beside(path, config.resource_ranker),
+        people_ranker=_beside(path, config.people_ranker),
+    )
     return Params(config=config, encoder=folder, seed=seed, train=train)
+
+
+def _beside(params_file: Path, value: str | None) -> str | None:
+    if value is None or Path(value).is_absolute():
+        return value
+    return str(Path(params_file).parent / value)
 
 
 def load_config(path: Path | None) -> RecommenderConfig:

@@ -32,7 +32,8 @@ def test_repro_then_rerun_only_what_a_parameter_touches(tmp_path: Path, cache_di
         check=True,
     ).stdout.split()
     for name in listed:
-        if (ROOT / name).is_file():
+        # The committed metrics are left out: evaluate must write them.
+        if (ROOT / name).is_file() and name != "data/metrics/sample.json":
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, repo / name)
     env = {

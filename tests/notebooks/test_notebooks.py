@@ -10,6 +10,8 @@ import nbformat
 import papermill
 import pytest
 
+from pipelines import tracking
+
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
@@ -66,8 +68,15 @@ def test_retrain_then_promote(
         batch_size=8,
     )
     assert "pairs, 2 steps" in outputs(retrain)
-    promote, _ = execute("3.0-compare-and-promote.ipynb", tmp_path, name="whoknows-nb")
+    promote, _ = execute(
+        "3.0-compare-and-promote.ipynb", tmp_path, name="whoknows-nb", dataset=small_dataset.name
+    )
     text = outputs(promote)
     assert "registered whoknows-nb version 1, alias champion" in text
     assert str(tmp_path / "work" / "index-") in text
-    assert os.environ["MLFLOW_TRACKING_URI"].endswith("mlflow.db")
+    # Runs and artifacts went to the store the environment named, none to notebooks/.
+    mlflow = tracking.import_mlflow()
+    mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
+    experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
+    assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()
+    assert any((tmp_path / "mlruns").iterdir())

@@ -10,7 +10,7 @@ import pytest
 from models.config import RecommenderConfig
 from models.embeddings import Embeddings
 from models.encoder import Encoder
-from models.exceptions import ConfigurationError
+from models.exceptions import ArtifactNotFoundError, ConfigurationError
 from models.recommender import Recommender
 from pipelines import build, ingest
 from pipelines.ingest import processed
@@ -46,7 +46,7 @@ def test_embeddings_made_with_other_passages_are_refused(
 
 
 def test_stage_inputs_that_are_missing_are_named(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="whoknows ingest"):
+    with pytest.raises(ArtifactNotFoundError, match="whoknows ingest"):
         build.embed(tmp_path / "nothing", tmp_path / "embeddings")
-    with pytest.raises(Exception, match="whoknows embed"):
+    with pytest.raises(ArtifactNotFoundError, match="whoknows embed"):
         build.index(tmp_path / "nothing", tmp_path / "index")
