@@ -7,7 +7,9 @@ answer; judged or clicked (query, document) pairs from feedback can be added.
 The sentence-transformer learns with in-batch negatives
 (MultipleNegativesRankingLoss): each anchor must be closer to its own positive
 than to the other positives of its batch, and no batch holds the same text
-twice (it would be its own false negative). The result is an ordinary local
+twice (it would be its own false negative). Near duplicates are not caught: a
+thread's two pairs (its title and whole text, its question and accepted
+answer) can share a batch. The result is an ordinary local
 model folder that ``whoknows build --encoder`` accepts.
 """
 
@@ -183,6 +185,11 @@ def fine_tune(
             callbacks=[_Progress()],
         )
         output = trainer.train()
+        if int(output.global_step) == 0:
+            raise ConfigurationError(
+                f"no training step was possible: {len(chosen)} pairs make no full batch of "
+                f"{batch} distinct texts; add documents or lower batch_size"
+            )
         shutil.rmtree(tmp / "trainer", ignore_errors=True)
         model.save(str(tmp), create_model_card=False)
         manifest = {

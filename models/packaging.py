@@ -85,6 +85,7 @@ def _download(mlflow: Any, uri: str, target: Path, tracking_uri: str) -> None:
         mlflow.set_tracking_uri(tracking_uri)
         mlflow.set_registry_uri(tracking_uri)
         mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from other users of the cache
         try:
             staging.rename(target)
         except OSError:

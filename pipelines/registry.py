@@ -30,8 +30,9 @@ DEFAULT_NAME = "whoknows"
 MODEL_CODE = Path(models.__file__).with_name("pyfunc_model.py")
 #: The code the model imports, packaged with it.
 CODE_PATHS = (str(Path(models.__file__).parent),)
-# MLflow reserves "latest" and version-like aliases ("v3").
-_ALIAS = re.compile(r"^(?!latest$)(?![vV]\d+$)[A-Za-z_][A-Za-z0-9_-]{0,255}$")
+# What MLflow accepts as an alias; it reserves "latest" (any case) and "v3"-like names.
+_ALIAS = re.compile(r"[\w-]{1,255}", re.ASCII)
+_RESERVED = re.compile(r"latest|v\d+", re.IGNORECASE)
 #: What the packaged model needs installed (torch comes from the CPU wheel).
 REQUIREMENTS = (
     "sentence-transformers",
@@ -178,10 +179,10 @@ def check_alias(alias: str) -> None:
     Raises:
         PipelineError: it is empty, reserved ("latest", "v1", ...) or has other characters.
     """
-    if not _ALIAS.match(alias):
+    if not _ALIAS.fullmatch(alias) or _RESERVED.fullmatch(alias):
         raise PipelineError(
-            f"{alias!r} cannot be an alias: use letters, digits, '_' and '-', starting "
-            "with a letter, and not 'latest' or a version such as 'v2'"
+            f"{alias!r} cannot be an alias: use up to 255 letters, digits, '_' and '-', "
+            "and not 'latest' or a version such as 'v2'"
         )
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,3 +39,10 @@ class Settings(BaseSettings):
         default="sqlite:///mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WHOKNOWS_MLFLOW_TRACKING_URI"),
     )
+
+    @field_validator("index_dir", "model_uri", "encoder_path", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # An empty variable means "not this one": `whoknows serve` sets it so, and
+        # the environment overrides .env, so a typed --index beats a .env model.
+        return None if isinstance(value, str) and not value.strip() else value

@@ -191,10 +191,15 @@ def serve(
         if index_typed != model_typed:
             index, model = (index, None) if index_typed else (None, model)
         else:
-            where = "given" if index_typed else "set in the environment (or .env)"
+            fix = (
+                "give only one of --index and --model"
+                if index_typed
+                else "set in the environment (or .env): unset WHOKNOWS_INDEX_DIR or "
+                "WHOKNOWS_MODEL_URI"
+            )
             console.print(
                 f"[bold red]error:[/] both an index ({index}) and a model ({model}) are "
-                f"{where}: serve one of them (unset WHOKNOWS_INDEX_DIR or WHOKNOWS_MODEL_URI)"
+                f"given; serve one of them: {fix}"
             )
             raise typer.Exit(2)
     if index is None and model is None:
@@ -211,10 +216,8 @@ def serve(
         ("WHOKNOWS_MODEL_URI", model),
         ("WHOKNOWS_ENCODER_PATH", encoder),
     ):
-        if value is not None:
-            os.environ[name] = str(value)
-        else:
-            os.environ.pop(name, None)
+        # Empty, not removed: the app would read a removed one from .env again.
+        os.environ[name] = "" if value is None else str(value)
     logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logging["loggers"]["whoknows"] = {"handlers": ["default"], "level": log_level.upper()}
     uvicorn.run(

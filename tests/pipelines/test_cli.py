@@ -118,7 +118,7 @@ def test_settings_come_from_a_dotenv_file_too(
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str | None]]:
+def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, str | None]]:
     """What `serve` would start: the settings it hands the app, without a server."""
     import uvicorn
 
@@ -129,6 +129,7 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str | None]]:
         started.append({name: os.environ.get(name) for name in names})
 
     monkeypatch.setattr(uvicorn, "run", record)
+    monkeypatch.chdir(tmp_path)  # no developer's .env
     for name in ("WHOKNOWS_INDEX_DIR", "WHOKNOWS_MODEL_URI"):
         # serve() sets these for the app: setting first makes monkeypatch restore them.
         monkeypatch.setenv(name, "")
@@ -145,9 +146,19 @@ def test_serve_prefers_what_is_typed_over_the_environment(
         env={"WHOKNOWS_INDEX_DIR": str(tmp_path)},
     )
     assert result.exit_code == 0, result.output
-    assert served == [
-        {"WHOKNOWS_INDEX_DIR": None, "WHOKNOWS_MODEL_URI": "models:/whoknows@champion"}
-    ]
+    assert served == [{"WHOKNOWS_INDEX_DIR": "", "WHOKNOWS_MODEL_URI": "models:/whoknows@champion"}]
+
+
+def test_a_typed_index_beats_a_model_in_dotenv(
+    served: list[dict[str, str | None]], tmp_path: Path
+) -> None:
+    from serving.config import Settings
+
+    (tmp_path / ".env").write_text("WHOKNOWS_MODEL_URI=models:/whoknows@champion\n")
+    result = runner.invoke(app, ["serve", "--index", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    settings = Settings()  # what the app reads: the emptied variable beats .env
+    assert settings.index_dir == tmp_path and settings.model_uri is None
 
 
 def test_serve_names_the_conflict_when_both_come_from_the_environment(

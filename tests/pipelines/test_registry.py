@@ -145,3 +145,11 @@ def test_artifacts_go_beside_the_sqlite_store(champion: registry.Registered) -> 
     assert experiment.artifact_location == (database.parent / "mlruns").as_uri()
     assert (database.parent / "mlruns").is_dir()
     assert tracking.artifact_root("http://tracking:5000") is None
+
+
+def test_aliases_are_checked_as_mlflow_checks_them() -> None:
+    for alias in ("Latest", "LATEST", "V3", "x" * 256, "champion\n", "a/b"):
+        with pytest.raises(PipelineError, match="cannot be an alias"):
+            registry.check_alias(alias)
+    for alias in ("champion", "2025-q1", "_staging", "x" * 255, "v2-candidate"):
+        registry.check_alias(alias)
