@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,21 @@ class BuildResult:
     seconds: float
 
 
-def open_encoder(model_path: Path | None, cache_dir: Path | None) -> Encoder:
-    """The encoder of a local model folder (the bundled default if None), with its cache."""
+@contextmanager
+def open_encoder(model_path: Path | None, cache_dir: Path | None) -> Iterator[Encoder]:
+    """The encoder of a local model folder (the bundled default if None), with its cache.
+
+    On exit the cache is closed and detached: a recommender may keep the encoder,
+    never the cache.
+    """
     cache = EmbeddingCache(cache_dir / CACHE_FILE) if cache_dir is not None else None
-    return Encoder(model_path, cache=cache)
+    encoder = Encoder(model_path, cache=cache)
+    try:
+        yield encoder
+    finally:
+        if encoder.cache is not None:
+            encoder.cache.close()
+            encoder.cache = None
 
 
 def build(
@@ -48,15 +60,10 @@ def build(
     progress: Progress | None = None,
 ) -> Recommender:
     """Index already-ingested records in memory, with a local encoder and the embedding cache."""
-    encoder = open_encoder(model_path, cache_dir)
-    try:
+    with open_encoder(model_path, cache_dir) as encoder:
         return Recommender.build(
             result.documents, result.people, encoder=encoder, config=config, progress=progress
         )
-    finally:
-        if encoder.cache is not None:  # the recommender keeps the encoder, not the cache
-            encoder.cache.close()
-            encoder.cache = None
 
 
 def run(
@@ -101,8 +108,7 @@ def embed(
     config = config or RecommenderConfig()
     check_replaceable(Path(out))
     documents, people = processed_records.load(processed)
-    encoder = open_encoder(model_path, cache_dir)
-    try:
+    with open_encoder(model_path, cache_dir) as encoder:
         embeddings = Embeddings.compute(
             documents,
             people,
@@ -111,9 +117,6 @@ def embed(
             passage_overlap=config.passage_overlap,
             progress=progress,
         )
-    finally:
-        if encoder.cache is not None:
-            encoder.cache.close()
     report = Path(processed) / processed_records.REPORT
     extras = {report.name: report.read_text(encoding="utf-8")} if report.is_file() else {}
     embeddings.save(out, extras)
