@@ -7,8 +7,10 @@ bundled encoder, the encoder folder (``artifacts/encoder``).
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,22 @@ def packaged_files(model_dir: Path) -> ModelFiles:
     return ModelFiles(artifacts / INDEX_ARTIFACT, encoder if encoder.is_dir() else None)
 
 
+def import_mlflow() -> Any:
+    """The mlflow module, imported quietly (its own import-time notices are not ours).
+
+    Imported on first use, not at module import: MLflow is slow to import and only
+    the registry paths need it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import mlflow
+        import mlflow.pyfunc  # lazily loaded otherwise, warning about its own classes
+    # The SQLite store logs its schema migrations at INFO on first use.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return mlflow
+
+
 def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
     """Download a registered whoknows model and locate its index and encoder.
 
@@ -48,13 +66,8 @@ def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
     Raises:
         ArtifactError: the registry does not know it, or it is not a whoknows model.
     """
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # MLflow's own notices at import
-        import mlflow
-        import mlflow.pyfunc  # lazily loaded otherwise, warning about its own classes
-        from mlflow.exceptions import MlflowException
+    mlflow = import_mlflow()
+    from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     try:

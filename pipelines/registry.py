@@ -22,7 +22,14 @@ from pathlib import Path
 import models
 from models.artifact import Manifest
 from models.encoder import model_fingerprint, recorded_model_path
-from models.packaging import ENCODER_ARTIFACT, INDEX_ARTIFACT, PARAMS, ModelFiles, fetch
+from models.packaging import (
+    ENCODER_ARTIFACT,
+    INDEX_ARTIFACT,
+    PARAMS,
+    ModelFiles,
+    fetch,
+    import_mlflow,
+)
 from pipelines import tracking
 from pipelines.exceptions import PipelineError, TrackingError
 
@@ -86,7 +93,7 @@ def register(
     encoder = encoder_dir or recorded_model_path(manifest.encoder)
     if encoder is not None:
         _check_encoder(Path(encoder), manifest, Path(index_dir))
-    tracking.import_mlflow()
+    import_mlflow()
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
@@ -158,7 +165,7 @@ def set_alias(name: str, alias: str, version: str) -> Registered:
         PipelineError: the alias is not valid, or the registry has no such version.
     """
     check_alias(alias)
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient(tracking_uri=tracking.tracking_uri())

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from models.packaging import import_mlflow
 from pipelines.exceptions import TrackingError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
@@ -96,15 +97,3 @@ def _experiment(mlflow: Any, uri: str) -> None:
         except mlflow.exceptions.MlflowException:
             pass  # created meanwhile by another process
     mlflow.set_experiment(EXPERIMENT)
-
-
-def import_mlflow() -> Any:
-    """The mlflow module, imported quietly (its own deprecation notices are not ours)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import mlflow
-        import mlflow.pyfunc  # lazily loaded otherwise, warning about its own classes
-    # The SQLite store logs its schema migrations at INFO on first use.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("mlflow").setLevel(logging.WARNING)
-    return mlflow

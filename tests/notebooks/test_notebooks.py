@@ -10,6 +10,7 @@ import nbformat
 import papermill
 import pytest
 
+from models.packaging import import_mlflow
 from pipelines import tracking
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -75,7 +76,7 @@ def test_retrain_then_promote(
     assert "registered whoknows-nb version 1, alias champion" in text
     assert str(tmp_path / "work" / "index-") in text
     # Runs and artifacts went to the store the environment named, none to notebooks/.
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
     mlflow.set_tracking_uri(os.environ["MLFLOW_TRACKING_URI"])
     experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
     assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()

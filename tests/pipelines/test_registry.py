@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from models.packaging import fetch
+from models.packaging import fetch, import_mlflow
 from pipelines import registry, tracking
 from pipelines.cli import app
 from pipelines.exceptions import PipelineError
@@ -25,7 +25,7 @@ def champion(sample_index: Path) -> registry.Registered:
 
 
 def test_the_registered_model_answers_as_a_pyfunc(champion: registry.Registered) -> None:
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
     mlflow.set_tracking_uri(tracking.tracking_uri())
     model = mlflow.pyfunc.load_model("models:/whoknows-test@champion")
     answers = model.predict(
@@ -39,7 +39,7 @@ def test_the_registered_model_answers_as_a_pyfunc(champion: registry.Registered)
 
 
 def champion_version(champion: registry.Registered) -> str:
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
     run = mlflow.get_run(champion.run_id)
     return str(run.data.params["index_version"])
 
@@ -49,7 +49,7 @@ def test_a_fetched_version_is_not_downloaded_again(
 ) -> None:
     first = fetch("models:/whoknows-test@champion", tmp_path, tracking.tracking_uri())
     assert (first.index / "manifest.json").is_file() and first.encoder is None
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
 
     def no_download(*args: object, **kwargs: object) -> None:
         raise AssertionError("downloaded again")
@@ -103,7 +103,7 @@ def test_register_command(sample_index: Path) -> None:
 def test_an_alias_is_moved_back_to_an_earlier_version(sample_index: Path) -> None:
     first = registry.register(sample_index, name="whoknows-roll", alias="champion")
     second = registry.register(sample_index, name="whoknows-roll", alias="champion")
-    client = tracking.import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
+    client = import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
     assert str(client.get_model_version_by_alias("whoknows-roll", "champion").version) == "2"
     result = CliRunner().invoke(
         app,
@@ -133,14 +133,14 @@ def test_a_bad_alias_or_encoder_is_refused_before_anything_is_logged(
         registry.register(sample_index, name="whoknows-refused", encoder_dir=other)
     with pytest.raises(PipelineError, match="does not exist"):
         registry.register(sample_index, name="whoknows-refused", encoder_dir=tmp_path / "none")
-    client = tracking.import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
+    client = import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
     assert not client.search_model_versions("name='whoknows-refused'")
 
 
 def test_artifacts_go_beside_the_sqlite_store(champion: registry.Registered) -> None:
     uri = tracking.tracking_uri()
     database = Path(uri.removeprefix("sqlite:///"))
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
     experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
     assert experiment.artifact_location == (database.parent / "mlruns").as_uri()
     assert (database.parent / "mlruns").is_dir()

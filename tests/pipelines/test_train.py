@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from models.encoder import Encoder
 from models.exceptions import EncoderMismatchError
 from models.finetune import ACCEPTED_MARK, FineTuneConfig, Pair, mine_pairs
-from models.packaging import fetch
+from models.packaging import fetch, import_mlflow
 from models.recommender import Recommender
 from models.records import Document
 from pipelines import ingest, registry, tracking, train
@@ -103,7 +103,7 @@ def test_an_index_of_the_tuned_encoder_refuses_the_default_one(
     assert files.encoder is not None and (files.encoder / "whoknows-finetune.json").is_file()
     shutil.rmtree(tuned.parent / "moved", ignore_errors=True)
     tuned.rename(tuned.parent / "moved")
-    mlflow = tracking.import_mlflow()
+    mlflow = import_mlflow()
     mlflow.set_tracking_uri(tracking.tracking_uri())
     try:
         model = mlflow.pyfunc.load_model(registered.uri)
