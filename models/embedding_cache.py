@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,12 @@ def content_key(fingerprint: str, role: str, text: str) -> bytes:
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x00")
     return digest.digest()
+
+
+def default_cache_dir() -> Path:
+    """Where embeddings (and downloaded models) are cached unless a setting says otherwise."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "whoknows"
 
 
 class EmbeddingCache:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-def _default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "whoknows"
+from models.embedding_cache import default_cache_dir
 
 
 class Settings(BaseSettings):
@@ -34,7 +30,7 @@ class Settings(BaseSettings):
     index_dir: Path | None = None
     model_uri: str | None = None
     encoder_path: Path | None = None
-    cache_dir: Path = Field(default_factory=_default_cache)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
     mlflow_tracking_uri: str = Field(
         default="sqlite:///mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WHOKNOWS_MLFLOW_TRACKING_URI"),

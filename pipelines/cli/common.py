@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,12 +43,6 @@ ParamsOption = Annotated[
         "--params", help="params.yaml (encoder, seed, recommender, train).", show_default=False
     ),
 ]
-
-
-def default_cache() -> Path:
-    """Where embeddings are cached unless WHOKNOWS_CACHE_DIR or --cache-dir says otherwise."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "whoknows"
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from models.embedding_cache import default_cache_dir
 from models.exceptions import InvalidFilterError
 from models.records import ResourceType
 from models.results import Filters
@@ -23,7 +24,6 @@ from pipelines.cli.common import (
     ParamsOption,
     TrackOption,
     console,
-    default_cache,
     encoder_of,
     errors,
     out,
@@ -55,7 +55,7 @@ def build(
     people: PeopleOption = None,
     params: ParamsOption = None,
     encoder: EncoderOption = None,
-    cache_dir: CacheOption = default_cache(),
+    cache_dir: CacheOption = default_cache_dir(),
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Embed everything afresh.")] = False,
     strict: StrictOption = False,
     track: TrackOption = True,
@@ -108,7 +108,7 @@ def embed(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for passages and vectors.")],
     params: ParamsOption = None,
     encoder: EncoderOption = None,
-    cache_dir: CacheOption = default_cache(),
+    cache_dir: CacheOption = default_cache_dir(),
 ) -> None:
     """Split records into passages and embed them (the second pipeline stage)."""
     from pipelines import build as pipeline

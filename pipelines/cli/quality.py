@@ -13,6 +13,7 @@ from rich.table import Table
 
 from models.arrays import Progress
 from models.config import RecommenderConfig
+from models.embedding_cache import default_cache_dir
 from pipelines.cli.common import (
     CacheOption,
     DatasetsArgument,
@@ -20,7 +21,6 @@ from pipelines.cli.common import (
     ParamsOption,
     TrackOption,
     console,
-    default_cache,
     encoder_of,
     errors,
     out,
@@ -46,7 +46,7 @@ def evaluate(
     ] = None,
     params: ParamsOption = None,
     encoder: EncoderOption = None,
-    cache_dir: CacheOption = default_cache(),
+    cache_dir: CacheOption = default_cache_dir(),
     track: TrackOption = True,
 ) -> None:
     """Score resource and people rankings on a dataset with judgments."""
@@ -100,7 +100,7 @@ def compare(
     ] = 5,
     params: ParamsOption = None,
     encoder: EncoderOption = None,
-    cache_dir: CacheOption = default_cache(),
+    cache_dir: CacheOption = default_cache_dir(),
     track: TrackOption = True,
 ) -> None:
     """Compare every retrieval and expertise method on datasets, learned ones cross-validated."""
@@ -137,7 +137,7 @@ def train_ranker(
     ],
     params: ParamsOption = None,
     encoder: EncoderOption = None,
-    cache_dir: CacheOption = default_cache(),
+    cache_dir: CacheOption = default_cache_dir(),
 ) -> None:
     """Fit the resources and people rankers on every judged query of the datasets."""
     from pipelines import ranking
