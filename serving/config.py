@@ -23,6 +23,25 @@ class Settings(BaseSettings):
         cache_dir: where registered models are downloaded (WHOKNOWS_CACHE_DIR).
         mlflow_tracking_uri: the MLflow store that holds the registry
             (MLFLOW_TRACKING_URI; default: mlflow.db in the working directory).
+        database_url: the SQL database of keys, recommendations, feedback and privacy
+            requests (SQLAlchemy URL; default: whoknows.db in the working directory).
+        anonymous: let requests without credentials in, as a caller of no group,
+            but only from the loopback interface (127.0.0.1, ::1).
+        jwt_issuer, jwt_audience: what a bearer token from the identity provider must
+            say; tokens are accepted only when ``jwt_key`` is set.
+        jwt_key: the key that verifies tokens: a PEM public key (RS256, ES256) or a
+            shared secret (HS256); ``@path`` reads it from a file.
+        jwt_algorithms: the signature algorithms accepted (RS256 by default; list one
+            family only, so a public key can never be used as a shared secret).
+        jwt_groups_claim: the claim that lists the caller's groups.
+        jwt_admin_group: a group whose members are administrators.
+        profile_fields: the person fields ever returned by the API (id is always).
+        rate_limit: requests per minute per key (or per address when anonymous);
+            0 turns limiting off.
+        max_body_bytes: the largest request body accepted.
+        cors_origins: origins allowed to call the API from a browser (none by default).
+        gap_threshold: a recommendation whose best resource matches the query less than
+            this (cosine similarity) counts as a knowledge gap in analytics.
     """
 
     model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_file=".env", extra="ignore")
@@ -35,6 +54,22 @@ class Settings(BaseSettings):
         default="sqlite:///mlflow.db",
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WHOKNOWS_MLFLOW_TRACKING_URI"),
     )
+
+    database_url: str = "sqlite:///whoknows.db"
+    anonymous: bool = False
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwt_key: str | None = None
+    jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
+    jwt_groups_claim: str = "groups"
+    jwt_admin_group: str | None = None
+    profile_fields: list[str] = Field(
+        default_factory=lambda: ["name", "title", "department", "location", "bio", "skills"]
+    )
+    rate_limit: int = Field(default=120, ge=0)
+    max_body_bytes: int = Field(default=65536, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    gap_threshold: float = 0.35
 
     @field_validator("index_dir", "model_uri", "encoder_path", mode="before")
     @classmethod
