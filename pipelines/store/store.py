@@ -1,0 +1,436 @@
+"""The store: API keys, logged recommendations, feedback and privacy requests.
+
+One SQL database (SQLite or PostgreSQL) serves the HTTP API and the offline
+jobs (feedback export, the erasure list that builds honour, key administration).
+A :class:`Store` is safe to share between threads: each call runs in its own
+transaction on a pooled connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Insert,
+    Row,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+from pipelines.exceptions import (
+    DuplicateKeyError,
+    FeedbackItemError,
+    StoreError,
+    StoreUnavailableError,
+    UnknownKeyError,
+    UnknownRecommendationError,
+)
+from pipelines.store import analytics as analytics_module
+from pipelines.store import database, export
+from pipelines.store.analytics import Analytics
+from pipelines.store.records import (
+    ACTIONS,
+    ITEM_KINDS,
+    REASONS,
+    ApiKey,
+    ExportSummary,
+    FeedbackEvent,
+    Reason,
+    RecommendationLog,
+    person_hash,
+    utcnow,
+)
+from pipelines.store.schema import api_keys, feedback, recommendations, recommended_items
+from pipelines.store.schema import suppressions as suppressions_table
+
+SECRET_PREFIX = "wk_"
+SHOWN_PREFIX = 8
+
+
+def hash_secret(secret: str) -> str:
+    """The sha256 hex digest under which a key's secret is kept."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class Store:
+    """The database of keys, recommendations, feedback and privacy requests.
+
+    Args:
+        url: a SQLAlchemy URL: ``sqlite:///path.db``, ``sqlite://`` (in memory) or
+            ``postgresql://user@host:port/db`` (psycopg 3 is used).
+        migrate: upgrade the schema to the newest revision first (the default).
+
+    Raises:
+        StoreUnavailableError: the database cannot be reached or migrated; the
+            message names the URL, its password masked.
+    """
+
+    def __init__(self, url: str | URL = database.DEFAULT_URL, *, migrate: bool = True) -> None:
+        self.url = database.normalise_url(url)
+        self.engine = database.make_engine(self.url)
+        # One in-memory SQLite connection is shared by every thread: take turns.
+        self._lock: AbstractContextManager[Any] = (
+            threading.RLock() if database.is_memory(self.url) else nullcontext()
+        )
+        if migrate:
+            with self._guard():
+                database.upgrade(self.engine)
+
+    @classmethod
+    def open(cls, url: str | URL = database.DEFAULT_URL) -> Store:
+        """Open the store at ``url``, upgrading its schema to head."""
+        return cls(url)
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({database.masked(self.url)!r})"
+
+    # keys
+
+    def create_key(
+        self, name: str, groups: Sequence[str], *, admin: bool = False, person: str | None = None
+    ) -> tuple[ApiKey, str]:
+        """Make an API key; the secret is returned once and kept only as a hash.
+
+        Raises:
+            StoreError: the name is blank.
+            DuplicateKeyError: a key of that name exists, even a revoked one.
+        """
+        name = name.strip()
+        if not name:
+            raise StoreError("an API key needs a name; give e.g. --name ci-bot")
+        secret = SECRET_PREFIX + secrets.token_urlsafe(32)
+        key = ApiKey(
+            name=name,
+            prefix=secret[:SHOWN_PREFIX],
+            groups=tuple(dict.fromkeys(g.strip() for g in groups if g.strip())),
+            admin=admin,
+            person=person or None,
+            created_at=utcnow(),
+        )
+        row = {
+            "name": key.name,
+            "prefix": key.prefix,
+            "secret_sha256": hash_secret(secret),
+            "groups": list(key.groups),
+            "admin": key.admin,
+            "person": key.person,
+            "created_at": key.created_at,
+        }
+        duplicate = DuplicateKeyError(
+            f"an API key named {name!r} exists already (names are never reused, even "
+            "after revocation); choose another name"
+        )
+        try:
+            with self._transaction() as connection:
+                if connection.scalar(select(api_keys.c.id).where(api_keys.c.name == name)):
+                    raise duplicate
+                connection.execute(insert(api_keys).values(row))
+        except IntegrityError:  # created by someone else in the meantime
+            raise duplicate from None
+        return key, secret
+
+    def revoke_key(self, name: str) -> ApiKey:
+        """Revoke a key for good; revoking a revoked key keeps its first revocation time.
+
+        Raises:
+            UnknownKeyError: no key has that name.
+        """
+        with self._transaction() as connection:
+            found = connection.execute(select(api_keys).where(api_keys.c.name == name)).first()
+            if found is None:
+                raise UnknownKeyError(
+                    f"no API key named {name!r}; `whoknows keys list` shows the names"
+                )
+            if found.revoked_at is None:
+                connection.execute(
+                    update(api_keys).where(api_keys.c.name == name).values(revoked_at=utcnow())
+                )
+                found = connection.execute(select(api_keys).where(api_keys.c.name == name)).one()
+        return _key(found)
+
+    def keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, oldest first."""
+        with self._transaction() as connection:
+            rows = connection.execute(select(api_keys).order_by(api_keys.c.id)).all()
+        return [_key(row) for row in rows]
+
+    def authenticate(self, secret: str) -> ApiKey | None:
+        """The key with this secret, or None if there is none or it was revoked."""
+        if not secret.startswith(SECRET_PREFIX):
+            return None
+        with self._transaction() as connection:
+            row = connection.execute(
+                select(api_keys).where(api_keys.c.secret_sha256 == hash_secret(secret))
+            ).first()
+        if row is None or row.revoked_at is not None:
+            return None
+        return _key(row)
+
+    # recommendations and feedback
+
+    def log_recommendation(self, log: RecommendationLog) -> None:
+        """Keep a recommendation as served, so that feedback can refer to it.
+
+        Raises:
+            StoreError: the id was logged before, or an item has an unknown kind.
+        """
+        for item in log.items:
+            if item.kind not in ITEM_KINDS:
+                raise StoreError(f"logged item {item.item_id!r} has unknown kind {item.kind!r}")
+        try:
+            with self._transaction() as connection:
+                connection.execute(
+                    insert(recommendations).values(
+                        id=log.id,
+                        created_at=log.created_at,
+                        caller=log.caller,
+                        caller_person=log.caller_person,
+                        caller_department=log.caller_department,
+                        query=log.query,
+                        index_version=log.index_version,
+                        best_relevance=log.best_relevance,
+                    )
+                )
+                if log.items:
+                    connection.execute(
+                        insert(recommended_items),
+                        [
+                            {
+                                "recommendation_id": log.id,
+                                "kind": item.kind,
+                                "item_id": item.item_id,
+                                "rank": item.rank,
+                                "department": item.department,
+                            }
+                            for item in log.items
+                        ],
+                    )
+        except IntegrityError:
+            raise StoreError(
+                f"recommendation {log.id!r} is logged already; give each one a new id"
+            ) from None
+
+    def add_feedback(self, event: FeedbackEvent) -> None:
+        """Record what a caller did with an item of a recommendation.
+
+        Raises:
+            UnknownRecommendationError: no recommendation has that id.
+            FeedbackItemError: the recommendation did not return that item, or the
+                action or kind is unknown.
+        """
+        if event.action not in ACTIONS:
+            raise FeedbackItemError(
+                f"unknown feedback action {event.action!r}; use one of "
+                + ", ".join(sorted(ACTIONS)),
+                field="action",
+            )
+        if event.item_kind not in ITEM_KINDS:
+            raise FeedbackItemError(
+                f"unknown item kind {event.item_kind!r}; use resource or person",
+                field="item_kind",
+            )
+        with self._transaction() as connection:
+            known = connection.scalar(
+                select(recommendations.c.id).where(recommendations.c.id == event.recommendation_id)
+            )
+            if known is None:
+                raise UnknownRecommendationError(
+                    f"no recommendation {event.recommendation_id!r}; give the id returned "
+                    "with the recommendation (it may have been erased)"
+                )
+            held = connection.scalar(
+                select(func.count())
+                .select_from(recommended_items)
+                .where(
+                    recommended_items.c.recommendation_id == event.recommendation_id,
+                    recommended_items.c.item_id == event.item_id,
+                    recommended_items.c.kind == event.item_kind,
+                )
+            )
+            if not held:
+                raise FeedbackItemError(
+                    f"recommendation {event.recommendation_id!r} did not return the "
+                    f"{event.item_kind} {event.item_id!r}; give the id and kind of one of "
+                    "its items"
+                )
+            connection.execute(
+                insert(feedback).values(
+                    recommendation_id=event.recommendation_id,
+                    item_id=event.item_id,
+                    item_kind=event.item_kind,
+                    action=event.action,
+                    caller=event.caller,
+                    created_at=event.created_at,
+                )
+            )
+
+    def export_judgments(
+        self, out_dir: Path, start: datetime | None = None, end: datetime | None = None
+    ) -> ExportSummary:
+        """Write feedback as an evaluation dataset: queries.jsonl and two qrels files.
+
+        Only recommendations made in [start, end) that received feedback are
+        written. Grades: 2 helpful or contacted, else 1 click, else 0 not_helpful.
+        People who opted out or were erased are left out.
+        """
+        with self._transaction() as connection:
+            return export.export_judgments(connection, Path(out_dir), start, end)
+
+    # privacy
+
+    def suppress(self, person_id: str, reason: Reason) -> None:
+        """Never recommend this person again; only the id's hash is kept.
+
+        Idempotent. An erasure request outranks an opt-out: once erased, a later
+        opt-out changes nothing.
+
+        Raises:
+            StoreError: the reason is neither ``opt_out`` nor ``erasure``.
+        """
+        if reason not in REASONS:
+            raise StoreError(f"unknown suppression reason {reason!r}; use opt_out or erasure")
+        digest = person_hash(person_id)
+        with self._transaction() as connection:
+            add = _insert_ignoring_duplicates(connection, suppressions_table, "person_sha256")
+            connection.execute(add.values(person_sha256=digest, reason=reason, created_at=utcnow()))
+            if reason == "erasure":
+                connection.execute(
+                    update(suppressions_table)
+                    .where(
+                        suppressions_table.c.person_sha256 == digest,
+                        suppressions_table.c.reason == "opt_out",
+                    )
+                    .values(reason="erasure")
+                )
+
+    def suppressed(self) -> dict[str, str]:
+        """Every suppressed person: id hash -> ``opt_out`` or ``erasure``."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                select(suppressions_table.c.person_sha256, suppressions_table.c.reason)
+            ).all()
+        return {row.person_sha256: row.reason for row in rows}
+
+    def erase(self, person_id: str) -> int:
+        """Forget a person: suppress them for good and delete what names them.
+
+        Deleted: feedback about the person, their appearances in recommendations,
+        the recommendations they asked for (with that feedback), and keys bound
+        to them. Builds drop them from the index once suppressed.
+
+        Returns:
+            The number of rows deleted.
+        """
+        self.suppress(person_id, "erasure")
+        about = and_(recommended_items.c.kind == "person", recommended_items.c.item_id == person_id)
+        asked = select(recommendations.c.id).where(recommendations.c.caller_person == person_id)
+        deleted = 0
+        with self._transaction() as connection:
+            for statement in (
+                delete(feedback).where(
+                    or_(
+                        and_(feedback.c.item_kind == "person", feedback.c.item_id == person_id),
+                        feedback.c.recommendation_id.in_(asked),
+                    )
+                ),
+                delete(recommended_items).where(
+                    or_(about, recommended_items.c.recommendation_id.in_(asked))
+                ),
+                delete(recommendations).where(recommendations.c.caller_person == person_id),
+                delete(api_keys).where(api_keys.c.person == person_id),
+            ):
+                deleted += connection.execute(statement).rowcount
+        return deleted
+
+    # analytics
+
+    def analytics(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        people: Mapping[str, str | None],
+        gap_threshold: float,
+    ) -> Analytics:
+        """What the service's use says about the organisation, over [start, end).
+
+        Args:
+            start, end: the window, by when recommendations were made.
+            people: id -> department of everyone who may be counted; items of
+                anyone else are ignored.
+            gap_threshold: a best resource relevance under this makes a gap.
+        """
+        with self._transaction() as connection:
+            return analytics_module.compute(
+                connection, start, end, people=people, gap_threshold=gap_threshold
+            )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._lock, self._guard(), self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Turn a lost or refused connection into StoreUnavailableError naming the URL."""
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            raise self._unavailable(exc) from exc
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise self._unavailable(exc) from exc
+            raise
+
+    def _unavailable(self, exc: DBAPIError) -> StoreUnavailableError:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        return StoreUnavailableError(
+            f"the database {database.masked(self.url)} is unavailable ({reason}); check "
+            "WHOKNOWS_DATABASE_URL and that the server is running"
+        )
+
+
+def _insert_ignoring_duplicates(connection: Connection, table: Table, column: str) -> Insert:
+    """An INSERT that does nothing when a row with the same ``column`` exists."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing(index_elements=[column])
+    return sqlite.insert(table).on_conflict_do_nothing(index_elements=[column])
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        name=row.name,
+        prefix=row.prefix,
+        groups=tuple(row.groups),
+        admin=bool(row.admin),
+        person=row.person,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
