@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from dotenv import load_dotenv
 
-from pipelines.cli import indexing, lifecycle, quality
+from pipelines.cli import admin, indexing, lifecycle, quality
 
 app = typer.Typer(
     help="whoknows: for any question, what to read and who knows about it.",
@@ -40,6 +40,9 @@ app.command()(quality.compare)
 app.command("train-ranker")(quality.train_ranker)
 app.command()(lifecycle.train)
 app.command()(lifecycle.register)
+app.add_typer(admin.keys, name="keys")
+app.add_typer(admin.feedback, name="feedback")
+app.add_typer(admin.db, name="db")
 
 
 def main() -> None:
