@@ -26,6 +26,9 @@ from models.exceptions import (
 from models.passages import Span
 from models.records import Document, Person, ResourceType
 
+#: departments, types, and the caller's groups (None: sees everything)
+_MaskKey = tuple[frozenset[str], frozenset[str], frozenset[str] | None]
+
 DOCUMENTS_FILE = "documents.jsonl"
 PEOPLE_FILE = "people.jsonl"
 PASSAGES_FILE = "passages.npy"
@@ -52,7 +55,7 @@ class Corpus:
         self.passages = passages
         self.document_rows = _unique_rows((d.id for d in self.documents), "document")
         self.person_rows = _unique_rows((p.id for p in self.people), "person")
-        self._masks: dict[tuple[frozenset[str], frozenset[str]], tuple[Mask, Mask, Mask]] = {}
+        self._masks: dict[_MaskKey, tuple[Mask, Mask, Mask]] = {}
 
     @classmethod
     def from_spans(
@@ -116,17 +119,26 @@ class Corpus:
         return np.array([p.department for p in self.people], dtype=object)
 
     def masks(
-        self, departments: Iterable[str] = (), types: Iterable[str] = ()
+        self,
+        departments: Iterable[str] = (),
+        types: Iterable[str] = (),
+        groups: Iterable[str] | None = None,
     ) -> tuple[Mask, Mask, Mask]:
         """Which documents, passages and people a filter lets through.
 
         Documents must match both the departments and the types given (an empty
-        list means no restriction); people must belong to one of the departments.
+        list means no restriction) and be visible to the caller's groups (None: a
+        trusted caller; empty: public documents only); people must belong to one of
+        the departments. Unknown groups are not an error: they simply open nothing.
 
         Raises:
             InvalidFilterError: a department or type that the index does not know.
         """
-        key = (frozenset(departments), frozenset(types))
+        key: _MaskKey = (
+            frozenset(departments),
+            frozenset(types),
+            None if groups is None else frozenset(groups),
+        )
         cached = self._masks.get(key)
         if cached is not None:
             return cached
@@ -140,6 +152,8 @@ class Corpus:
             people &= np.isin(self._person_departments, wanted)
         if key[1]:
             docs &= np.isin(self._document_types, list(key[1]))
+        if key[2] is not None:
+            docs &= self._visible(key[2])
         passages = docs[self.passages[:, 0]] if len(self.passages) else np.zeros(0, dtype=bool)
         for mask in (docs, passages, people):
             mask.flags.writeable = False  # shared by every query with this filter
@@ -147,6 +161,22 @@ class Corpus:
             self._masks.clear()
         self._masks[key] = (docs, passages, people)
         return docs, passages, people
+
+    @cached_property
+    def _restricted(self) -> list[tuple[int, frozenset[str]]]:
+        return [
+            (row, frozenset(d.allowed_groups))
+            for row, d in enumerate(self.documents)
+            if d.allowed_groups
+        ]
+
+    def _visible(self, groups: frozenset[str]) -> Mask:
+        """Documents a caller of these groups may see: public ones and those shared with them."""
+        visible = np.ones(len(self.documents), dtype=bool)
+        for row, allowed in self._restricted:
+            if allowed.isdisjoint(groups):
+                visible[row] = False
+        return visible
 
     @staticmethod
     def _check_filter(values: frozenset[str], known: list[str], field: str, what: str) -> None:

@@ -13,7 +13,7 @@ Everything the service answers can be had in a notebook::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,7 +26,13 @@ from models.corpus import Corpus
 from models.embeddings import Embeddings
 from models.encoder import Encoder, check_compatible, encoder_entry, recorded_model_path
 from models.evidence import EvidenceIndex
-from models.exceptions import ArtifactFormatError, ConfigurationError, InvalidQueryError
+from models.exceptions import (
+    ArtifactFormatError,
+    ConfigurationError,
+    InvalidQueryError,
+    UnknownPersonError,
+    UnknownResourceError,
+)
 from models.expertise import PROFILE_CANDIDATES, ExpertiseModel
 from models.index import VectorIndex, create_index
 from models.lexical import LexicalIndex
@@ -91,6 +97,37 @@ class Recommender:
             depth=config.retrieval_depth,
         )
         self.people_model = ExpertiseModel(evidence, config.expertise, self.rankers.get("people"))
+        hidden = np.array([p.opt_out for p in corpus.people], dtype=bool)
+        hidden.flags.writeable = False
+        self._hidden = hidden
+
+    @property
+    def hidden_people(self) -> frozenset[str]:
+        """Ids of the people never shown: opted out in their profile or on request."""
+        return frozenset(self.corpus.people[int(row)].id for row in np.flatnonzero(self._hidden))
+
+    def is_hidden(self, person_id: str) -> bool:
+        """Whether a person is kept out of every answer (False for unknown ids)."""
+        row = self.corpus.person_rows.get(person_id)
+        return row is not None and bool(self._hidden[row])
+
+    def hide_people(self, person_ids: Iterable[str]) -> int:
+        """Keep people out of every later answer: results, evidence, authors, profiles.
+
+        For people who opted out or were erased while the index is served; a
+        rebuild leaves erased people out of the index itself. Unknown ids are
+        ignored (they may belong to another index).
+
+        Returns:
+            How many people were newly hidden.
+        """
+        rows = [self.corpus.person_rows[i] for i in person_ids if i in self.corpus.person_rows]
+        hidden = self._hidden.copy()
+        before = int(hidden.sum())
+        hidden[rows] = True
+        hidden.flags.writeable = False
+        self._hidden = hidden  # replaced whole, so concurrent queries see old or new
+        return int(hidden.sum()) - before
 
     @property
     def index_version(self) -> str:
@@ -290,7 +327,12 @@ class Recommender:
             if not 0 <= value <= MAX_LIMIT:
                 raise InvalidQueryError(f"{name} must be between 0 and {MAX_LIMIT}", field=name)
         filters = filters or Filters()
-        doc_mask, passage_mask, people_mask = self.corpus.masks(filters.departments, filters.types)
+        doc_mask, passage_mask, people_mask = self.corpus.masks(
+            filters.departments, filters.types, filters.groups
+        )
+        hidden = self._hidden
+        if hidden.any():
+            people_mask = people_mask & ~hidden
         vector = self.encoder.encode_queries([text])
         ranking = self.retriever.rank(
             vector,
@@ -329,27 +371,48 @@ class Recommender:
             )
         return Recommendations(text, resources, people, self.index_version)
 
-    def resource(self, resource_id: str) -> Document:
-        """A resource by id (raises UnknownResourceError)."""
-        return self.corpus.document(resource_id)
+    def resource(self, resource_id: str, groups: tuple[str, ...] | None = None) -> Document:
+        """A resource by id, if the caller's groups may see it (None: a trusted caller).
+
+        Raises:
+            UnknownResourceError: no such resource, or one the caller may not see
+                (the same error, so that a hidden document's existence is not revealed).
+        """
+        document = self.corpus.document(resource_id)
+        if not document.visible_to(groups):
+            raise UnknownResourceError(f"no resource with id {resource_id!r}")
+        return document
 
     def authors(self, document: Document) -> list[Person]:
-        """The known people among a document's authors, in the document's order."""
-        rows = self.corpus.person_rows
-        return [self.corpus.people[rows[a]] for a in document.authors if a in rows]
+        """The known, not hidden people among a document's authors, in the document's order."""
+        rows, hidden = self.corpus.person_rows, self._hidden
+        return [
+            self.corpus.people[rows[a]]
+            for a in document.authors
+            if a in rows and not hidden[rows[a]]
+        ]
 
-    def profile(self, person_id: str, limit: int = 10) -> PersonProfile:
-        """A person and their strongest documents (raises UnknownPersonError).
+    def profile(
+        self, person_id: str, limit: int = 10, groups: tuple[str, ...] | None = None
+    ) -> PersonProfile:
+        """A person and their strongest documents that the caller's groups may see.
 
         Strength is the evidence weight (role and age), then the person's
         quality signal (votes) on the document, then recency.
+
+        Raises:
+            UnknownPersonError: no such person, or one who is hidden (opted out, erased).
         """
         person = self.corpus.person(person_id)
         row = self.corpus.person_rows[person_id]
+        if self._hidden[row]:
+            raise UnknownPersonError(f"no person with id {person_id!r}")
         column = self.evidence.evidence[:, [row]].tocsc()
         authored = []
         for doc, weight in zip(column.indices, column.data, strict=True):
             document = self.corpus.documents[int(doc)]
+            if not document.visible_to(groups):
+                continue
             votes = max(
                 (c.score or 0.0 for c in document.roles() if c.person == person_id), default=0.0
             )
@@ -401,6 +464,7 @@ class Recommender:
             passage=body,
             retrievers=retrievers,
             signals=signals,
+            relevance=float(ranking.dense[i]),
         )
 
 

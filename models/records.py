@@ -85,6 +85,12 @@ class Document:
     created: str | None = None
     allowed_groups: tuple[str, ...] = ()
 
+    def visible_to(self, groups: tuple[str, ...] | frozenset[str] | None) -> bool:
+        """Whether a caller of these groups may see the document (None: a trusted caller)."""
+        if groups is None or not self.allowed_groups:
+            return True
+        return not set(self.allowed_groups).isdisjoint(groups)
+
     def roles(self) -> list[Contribution]:
         """Each contribution, or a plain ``author`` contribution per author if none are recorded."""
         if self.contributions:
@@ -127,6 +133,8 @@ class Person:
         bio: free text about their work.
         skills: self-declared skills.
         location: where they work.
+        opt_out: they asked not to be recommended: they never appear in results,
+            evidence or analytics, though their documents remain resources.
     """
 
     id: str
@@ -136,6 +144,7 @@ class Person:
     bio: str = ""
     skills: tuple[str, ...] = field(default=())
     location: str | None = None
+    opt_out: bool = False
 
     def profile_text(self) -> str:
         """The text that describes the person's expertise: title, bio and skills.
@@ -163,4 +172,5 @@ class Person:
             bio=data.get("bio") or "",
             skills=tuple(data.get("skills") or ()),
             location=data.get("location"),
+            opt_out=bool(data.get("opt_out", False)),
         )

@@ -18,10 +18,15 @@ class Filters:
     Attributes:
         departments: keep documents and people of these departments.
         types: keep documents of these resource types.
+        groups: the caller's groups: keep public documents (no ``allowed_groups``)
+            and those shared with one of these groups. None means a trusted caller
+            who sees everything (a notebook, an evaluation); an empty tuple sees
+            public documents only.
     """
 
     departments: tuple[str, ...] = ()
     types: tuple[str, ...] = ()
+    groups: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +42,8 @@ class ResourceHit:
             its candidates; a retriever that did not propose it is absent.
         signals: what each ranking signal added to the score (learned fusion), or
             the raw score of the single signal used.
+        relevance: cosine similarity of its best passage to the query (how well it
+            answers, on a scale that is comparable across queries).
     """
 
     document: Document
@@ -45,6 +52,7 @@ class ResourceHit:
     passage: str
     retrievers: dict[str, int]
     signals: dict[str, float]
+    relevance: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

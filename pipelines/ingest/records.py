@@ -30,7 +30,9 @@ DOCUMENT_FIELDS = frozenset(
         "allowed_groups",
     }
 )
-PERSON_FIELDS = frozenset({"id", "name", "title", "department", "bio", "skills", "location"})
+PERSON_FIELDS = frozenset(
+    {"id", "name", "title", "department", "bio", "skills", "location", "opt_out"}
+)
 _LIST_SPLIT = re.compile(r"\s*[;,|]\s*")
 
 
@@ -101,6 +103,7 @@ def parse_person(data: Mapping[str, Any]) -> Person:
         bio=_text(data, "bio"),
         skills=tuple(_strings(data, "skills")),
         location=_text(data, "location") or None,
+        opt_out=_flag(data, "opt_out"),
     )
 
 
@@ -190,6 +193,22 @@ def _text(data: Mapping[str, Any], name: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise RecordError("invalid field", f"{name} must be text, not {type(value).__name__}", name)
     return str(value)
+
+
+_TRUE = frozenset({"true", "yes", "1", "y"})
+_FALSE = frozenset({"false", "no", "0", "n", ""})
+
+
+def _flag(data: Mapping[str, Any], name: str) -> bool:
+    """A yes/no field: a JSON boolean, or text such as true/false, yes/no, 1/0 (CSV)."""
+    value = data.get(name)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise RecordError("invalid field", f"{name} must be true or false, not {value!r}", name)
 
 
 def _strings(data: Mapping[str, Any], name: str) -> list[str]:
