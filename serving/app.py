@@ -14,27 +14,54 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from models.recommender import Recommender
+from pipelines.exceptions import StoreError
+from pipelines.store import Store, person_hash
 from serving import errors
+from serving.auth import Authenticator
 from serving.config import Settings
-from serving.routes import catalog, health, recommendations
+from serving.limits import RateLimiter, install_body_limit, install_cors
+from serving.metrics import install_metrics
+from serving.routes import admin, catalog, feedback, health, recommendations
 from serving.state import IndexState
 
 log = logging.getLogger("whoknows.serving")
 
 
-def create_app(settings: Settings | None = None, recommender: Recommender | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    recommender: Recommender | None = None,
+    store: Store | None = None,
+) -> FastAPI:
     """Build the app.
 
     Args:
         settings: runtime settings; read from the environment if None.
         recommender: an already loaded recommender (tests, notebooks); if None the
             index in ``settings.index_dir`` is loaded in the background at start-up.
+        store: an already open store; if None the database at
+            ``settings.database_url`` is opened (and migrated) at start-up.
     """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = IndexState(recommender)
+        opened = store
+        app.state.store_error = None
+        if opened is None:
+            try:
+                opened = Store.open(settings.database_url)
+            except StoreError as exc:
+                app.state.store_error = str(exc)
+                log.error("cannot open the database: %s", exc)
+        app.state.store = opened
+        if opened is not None:
+            app.state.authenticator = Authenticator(settings, opened)
+        if settings.anonymous:
+            log.warning(
+                "anonymous access is ON: requests without credentials from 127.0.0.1 or ::1 "
+                "are answered as a caller of no group (public documents only)"
+            )
+        state = IndexState(recommender, prepare=lambda r: _hide_suppressed(r, opened))
         app.state.index = state
         if recommender is None:
             if settings.index_dir is None and settings.model_uri is None:
@@ -46,7 +73,11 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
                 log.error(problem)
             else:
                 state.load_in_background(settings)
-        yield
+        try:
+            yield
+        finally:
+            if store is None and opened is not None:
+                opened.close()
 
     app = FastAPI(
         title="whoknows",
@@ -55,8 +86,28 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.limiter = RateLimiter(settings.rate_limit)
     errors.install(app)
+    # Each middleware wraps the ones before it: a 413 still gets CORS headers, and
+    # metrics count everything, refusals and preflights included.
+    install_body_limit(app, settings.max_body_bytes)
+    install_cors(app, settings.cors_origins)
+    install_metrics(app)
     app.include_router(health.router)
     app.include_router(recommendations.router)
+    app.include_router(feedback.router)
     app.include_router(catalog.router)
+    app.include_router(admin.router)
     return app
+
+
+def _hide_suppressed(recommender: Recommender, store: Store | None) -> None:
+    """Hide the people who opted out or were erased on request, before any query."""
+    if store is None:
+        return
+    suppressed = set(store.suppressed())
+    hidden = recommender.hide_people(
+        p.id for p in recommender.corpus.people if person_hash(p.id) in suppressed
+    )
+    if hidden:
+        log.info("%d people hidden on request (opt-out or erasure)", hidden)

@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from models.recommender import Recommender
+from pipelines.store import Store
+from serving.auth import Authenticator, Caller
 from serving.config import Settings
-from serving.errors import ServiceUnavailable
+from serving.errors import Forbidden, ServiceUnavailable
+from serving.limits import RateLimiter
 from serving.state import IndexState
 
 
@@ -35,6 +38,35 @@ def get_recommender(state: Annotated[IndexState, Depends(get_state)]) -> Recomme
     return state.recommender
 
 
+def get_store(request: Request) -> Store:
+    """The database of keys, recommendations and feedback, or 503 if it could not be opened."""
+    store: Store | None = request.app.state.store
+    if store is None:
+        problem: str = request.app.state.store_error or "the database is not open"
+        raise ServiceUnavailable(problem, retry=False)
+    return store
+
+
+def get_caller(request: Request, store: Annotated[Store, Depends(get_store)]) -> Caller:
+    """The authenticated caller (401 if none), counted against their rate limit (429)."""
+    authenticator: Authenticator = request.app.state.authenticator
+    host = request.client.host if request.client else None
+    caller = authenticator.caller(request.headers.get("authorization"), host)
+    limiter: RateLimiter = request.app.state.limiter
+    limiter.hit(caller.identity)
+    return caller
+
+
+def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+    """The caller, who must be an administrator (403 otherwise)."""
+    if not caller.admin:
+        raise Forbidden(f"{caller.name} is not an administrator; use an admin key")
+    return caller
+
+
 StateDep = Annotated[IndexState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
+StoreDep = Annotated[Store, Depends(get_store)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+AdminDep = Annotated[Caller, Depends(get_admin)]

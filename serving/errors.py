@@ -19,6 +19,8 @@ from models.exceptions import (
     QueryError,
     WhoknowsError,
 )
+from pipelines.exceptions import DuplicateKeyError, StoreUnavailableError
+from serving.limits import RateLimited
 
 log = logging.getLogger("whoknows.serving")
 
@@ -34,11 +36,24 @@ class ServiceUnavailable(WhoknowsError):
         self.retry = retry
 
 
+class Unauthenticated(WhoknowsError):
+    """No usable credentials: none sent, unknown or revoked key, bad token (HTTP 401)."""
+
+
+class Forbidden(WhoknowsError):
+    """The caller is known but may not do this (HTTP 403)."""
+
+
 #: Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (QueryError, 422),
     (NotFoundError, 404),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (RateLimited, 429),
+    (DuplicateKeyError, 409),
     (ServiceUnavailable, 503),
+    (StoreUnavailableError, 503),
     (ArtifactError, 503),
     (EncoderLoadError, 503),
 )
@@ -60,9 +75,14 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     field = getattr(exc, "field", None)
     if field:
         body["field"] = field
-    retry = status == 503 and getattr(exc, "retry", True)
-    headers = {"Retry-After": "5"} if retry else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 503 and getattr(exc, "retry", True):
+        headers["Retry-After"] = "5"
+    elif isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    elif status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.records import Document, Person, ResourceType
 from models.results import PersonHit, PersonProfile, Recommendations, ResourceHit
+from pipelines.store import Analytics
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=50)]
 
@@ -105,13 +108,36 @@ class EvidenceOut(BaseModel):
     share: float = Field(description="Its share of the evidence listed for this person.")
 
 
+#: Person fields the API can return besides the id; WHOKNOWS_PROFILE_FIELDS picks among them.
+PROFILE_FIELDS = ("name", "title", "department", "location", "bio", "skills")
+
+
+def profile_fields(person: Person, allowed: Sequence[str]) -> dict[str, Any]:
+    """The person's fields that the settings allow to be returned (the id always is)."""
+    values: dict[str, Any] = {
+        "name": person.name,
+        "title": person.title,
+        "department": person.department,
+        "location": person.location,
+        "bio": person.bio,
+        "skills": list(person.skills),
+    }
+    return {"id": person.id} | {f: values[f] for f in PROFILE_FIELDS if f in allowed}
+
+
 class PersonOut(BaseModel):
-    """A recommended colleague and the evidence for them."""
+    """A recommended colleague and the evidence for them.
+
+    Of the profile, only the fields listed in WHOKNOWS_PROFILE_FIELDS are present.
+    """
 
     id: str
-    name: str
-    department: str | None
-    title: str | None
+    name: str | None = None
+    department: str | None = None
+    title: str | None = None
+    location: str | None = None
+    bio: str | None = None
+    skills: list[str] | None = None
     score: float = Field(description="Ranking score; higher is better within a response.")
     signals: dict[str, float] = Field(
         description="What each group of signals added to the score: documents, writing, "
@@ -120,15 +146,11 @@ class PersonOut(BaseModel):
     evidence: list[EvidenceOut]
 
     @classmethod
-    def of(cls, hit: PersonHit) -> PersonOut:
-        """From a recommender hit."""
-        p = hit.person
+    def of(cls, hit: PersonHit, fields: Sequence[str]) -> PersonOut:
+        """From a recommender hit, with only the allowed profile fields."""
         total = sum(e.contribution for e in hit.evidence) or 1.0
         return cls(
-            id=p.id,
-            name=p.name,
-            department=p.department,
-            title=p.title,
+            **profile_fields(hit.person, fields),
             score=round(hit.score, 4),
             signals={k: round(v, 4) for k, v in hit.signals.items()},
             evidence=[
@@ -153,21 +175,23 @@ class RecommendationResponse(BaseModel):
     index_version: str
 
     @classmethod
-    def of(cls, recommendation_id: str, answer: Recommendations) -> RecommendationResponse:
-        """From the recommender's answer."""
+    def of(
+        cls, recommendation_id: str, answer: Recommendations, fields: Sequence[str]
+    ) -> RecommendationResponse:
+        """From the recommender's answer, with only the allowed profile fields of people."""
         return cls(
             id=recommendation_id,
             resources=[ResourceOut.of(h) for h in answer.resources],
-            people=[PersonOut.of(h) for h in answer.people],
+            people=[PersonOut.of(h, fields) for h in answer.people],
             index_version=answer.index_version,
         )
 
 
 class PersonRef(BaseModel):
-    """A person named by a document."""
+    """A person named by a document (the name only if profile fields allow it)."""
 
     id: str
-    name: str
+    name: str | None = None
 
 
 class ResourceDetail(BaseModel):
@@ -184,8 +208,8 @@ class ResourceDetail(BaseModel):
     text: str
 
     @classmethod
-    def of(cls, document: Document, authors: list[Person]) -> ResourceDetail:
-        """From a document and its known authors."""
+    def of(cls, document: Document, authors: list[Person], fields: Sequence[str]) -> ResourceDetail:
+        """From a document and its known, visible authors."""
         return cls(
             id=document.id,
             title=document.title,
@@ -194,7 +218,12 @@ class ResourceDetail(BaseModel):
             url=document.url,
             tags=list(document.tags),
             created=document.created,
-            authors=[PersonRef(id=p.id, name=p.name) for p in authors],
+            authors=[
+                PersonRef(
+                    **{k: v for k, v in profile_fields(p, fields).items() if k in ("id", "name")}
+                )
+                for p in authors
+            ],
             text=document.text,
         )
 
@@ -210,29 +239,22 @@ class AuthoredOut(BaseModel):
 
 
 class PersonDetail(BaseModel):
-    """A person's profile and their strongest documents."""
+    """A person's profile (the fields WHOKNOWS_PROFILE_FIELDS allows) and their documents."""
 
     id: str
-    name: str
-    title: str | None
-    department: str | None
-    location: str | None
-    bio: str
-    skills: list[str]
+    name: str | None = None
+    title: str | None = None
+    department: str | None = None
+    location: str | None = None
+    bio: str | None = None
+    skills: list[str] | None = None
     documents: list[AuthoredOut]
 
     @classmethod
-    def of(cls, profile: PersonProfile) -> PersonDetail:
-        """From the recommender's profile."""
-        p = profile.person
+    def of(cls, profile: PersonProfile, fields: Sequence[str]) -> PersonDetail:
+        """From the recommender's profile: allowed fields, documents the caller may see."""
         return cls(
-            id=p.id,
-            name=p.name,
-            title=p.title,
-            department=p.department,
-            location=p.location,
-            bio=p.bio,
-            skills=list(p.skills),
+            **profile_fields(profile.person, fields),
             documents=[
                 AuthoredOut(
                     id=a.document.id,
@@ -259,3 +281,111 @@ class Health(BaseModel):
     status: str
     index_version: str | None = None
     detail: str | None = None
+
+
+class FeedbackIn(Strict):
+    """What the caller did with one item of a recommendation."""
+
+    recommendation_id: str = Field(
+        min_length=1, max_length=64, description="The id of the recommendation response."
+    )
+    item_id: str = Field(min_length=1, max_length=1000, description="The resource or person id.")
+    item_kind: Literal["resource", "person"]
+    action: Literal["click", "helpful", "not_helpful", "contacted"]
+
+
+class FeedbackOut(BaseModel):
+    """Feedback was recorded."""
+
+    status: Literal["recorded"] = "recorded"
+
+
+class PrivacyOut(BaseModel):
+    """A privacy request was carried out."""
+
+    id: str
+    status: Literal["opted_out", "erased"]
+    in_index: bool = Field(description="Whether the served index held the person.")
+    deleted_records: int = Field(0, description="Rows removed from the database (erasure).")
+
+
+class TermOut(BaseModel):
+    """A term and how often it occurs."""
+
+    term: str
+    count: int
+
+
+class GapsOut(BaseModel):
+    """Queries with no good answer: the knowledge the organisation lacks."""
+
+    count: int
+    share: float = Field(description="Share of all queries.")
+    top_terms: list[TermOut] = Field(description="Most frequent terms of those queries.")
+    examples: list[str]
+
+
+class CrossFunctionalOut(BaseModel):
+    """How often whoknows connects people across departments."""
+
+    recommended_share: float = Field(
+        description="Share of recommended colleagues in another department than the asker."
+    )
+    recommended_cross: int
+    recommended_known: int = Field(description="Recommendations where both departments are known.")
+    contacted_share: float = Field(
+        description="Share of contacted colleagues in another department than the asker."
+    )
+    contacted_cross: int
+    contacted_known: int
+
+
+class ExpertLoadOut(BaseModel):
+    """How one expert is asked."""
+
+    person_id: str
+    times_recommended: int
+
+
+class LoadOut(BaseModel):
+    """How the recommendations spread over the experts."""
+
+    top: list[ExpertLoadOut]
+    gini: float = Field(description="0: everyone recommended equally; near 1: a few carry all.")
+
+
+class AnalyticsOut(BaseModel):
+    """Use of the service over a time window."""
+
+    start: str
+    end: str
+    queries: int
+    knowledge_gaps: GapsOut
+    click_through_rate: float = Field(description="Share of recommendations with a click.")
+    helpful_rate: float | None = Field(description="helpful / (helpful + not helpful).")
+    cross_functional: CrossFunctionalOut
+    load: LoadOut
+    coverage: float = Field(description="Share of people recommended at least once.")
+
+    @classmethod
+    def of(cls, report: Analytics) -> AnalyticsOut:
+        """From the store's analytics."""
+        return cls(
+            start=report.start.isoformat(),
+            end=report.end.isoformat(),
+            queries=report.queries,
+            knowledge_gaps=GapsOut(
+                count=report.gaps.count,
+                share=report.gaps.share,
+                top_terms=[TermOut(term=t, count=c) for t, c in report.gaps.top_terms],
+                examples=list(report.gaps.examples),
+            ),
+            click_through_rate=report.click_through_rate,
+            helpful_rate=report.helpful_rate,
+            cross_functional=CrossFunctionalOut(**dataclasses.asdict(report.cross_functional)),
+            load=LoadOut(
+                top=[ExpertLoadOut(person_id=p, times_recommended=n) for p, n in report.load.top],
+                gini=report.load.gini,
+            ),
+            coverage=report.coverage,
+        )

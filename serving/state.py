@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from models.exceptions import WhoknowsError
 from models.packaging import fetch
@@ -19,13 +20,26 @@ log = logging.getLogger("whoknows.serving")
 
 
 class IndexState:
-    """Holds the recommender once it is loaded, or why it is not."""
+    """Holds the recommender once it is loaded, or why it is not.
 
-    def __init__(self, recommender: Recommender | None = None) -> None:
-        self.recommender = recommender
+    Args:
+        recommender: one already loaded, or None to load one in the background.
+        prepare: called with the recommender before it answers anything (the
+            service hides the people who opted out or were erased).
+    """
+
+    def __init__(
+        self,
+        recommender: Recommender | None = None,
+        prepare: Callable[[Recommender], None] | None = None,
+    ) -> None:
+        self.recommender: Recommender | None = None
         self.error: str | None = None
+        self._prepare = prepare or (lambda recommender: None)
         self._ready = threading.Event()
         if recommender is not None:
+            self._prepare(recommender)
+            self.recommender = recommender
             self._ready.set()
 
     @property
@@ -63,6 +77,7 @@ class IndexState:
             assert index_dir is not None
             log.info("loading index %s", index_dir)
             recommender = Recommender.load(index_dir, model_path=encoder)
+            self._prepare(recommender)
         except WhoknowsError as exc:
             log.error("cannot load the index: %s", exc)
             self.fail(str(exc))

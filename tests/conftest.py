@@ -19,6 +19,11 @@ os.environ["MLFLOW_TRACKING_URI"] = (
     f"sqlite:///{tempfile.mkdtemp(prefix='whoknows-mlflow-')}/mlflow.db"
 )
 
+# The service's database of keys and feedback too, unless a test opens its own.
+os.environ["WHOKNOWS_DATABASE_URL"] = (
+    f"sqlite:///{tempfile.mkdtemp(prefix='whoknows-db-')}/whoknows.db"
+)
+
 from models.embedding_cache import EmbeddingCache  # noqa: E402
 from models.encoder import Encoder  # noqa: E402
 from models.recommender import Recommender  # noqa: E402

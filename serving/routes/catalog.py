@@ -2,28 +2,51 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 
-from serving.deps import RecommenderDep
+from serving.deps import CallerDep, RecommenderDep, SettingsDep
 from serving.schemas import PersonDetail, Problem, ResourceDetail
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem},
+    404: {"model": Problem},
+    429: {"model": Problem},
+}
 
 
 @router.get(
     "/resources/{resource_id:path}",
     response_model=ResourceDetail,
-    responses={404: {"model": Problem}},
+    response_model_exclude_unset=True,
+    responses=_ERRORS,
 )
-def get_resource(resource_id: str, recommender: RecommenderDep) -> ResourceDetail:
-    """A resource with its full text and authors."""
-    document = recommender.resource(resource_id)
-    return ResourceDetail.of(document, recommender.authors(document))
+def get_resource(
+    resource_id: str, recommender: RecommenderDep, caller: CallerDep, settings: SettingsDep
+) -> ResourceDetail:
+    """A resource with its full text and authors.
+
+    A resource the caller's groups may not see answers 404, exactly as a missing one.
+    """
+    document = recommender.resource(resource_id, groups=caller.groups)
+    return ResourceDetail.of(document, recommender.authors(document), settings.profile_fields)
 
 
 @router.get(
-    "/people/{person_id:path}", response_model=PersonDetail, responses={404: {"model": Problem}}
+    "/people/{person_id:path}",
+    response_model=PersonDetail,
+    response_model_exclude_unset=True,
+    responses=_ERRORS,
 )
-def get_person(person_id: str, recommender: RecommenderDep) -> PersonDetail:
-    """A person's profile and their strongest documents."""
-    return PersonDetail.of(recommender.profile(person_id))
+def get_person(
+    person_id: str, recommender: RecommenderDep, caller: CallerDep, settings: SettingsDep
+) -> PersonDetail:
+    """A person's profile and their strongest documents that the caller may see.
+
+    People who opted out or were erased answer 404.
+    """
+    profile = recommender.profile(person_id, groups=caller.groups)
+    return PersonDetail.of(profile, settings.profile_fields)

@@ -64,8 +64,9 @@ def test_serving_what_an_alias_points_at(champion: registry.Registered, tmp_path
         model_uri="models:/whoknows-test@champion",
         cache_dir=tmp_path,
         mlflow_tracking_uri=tracking.tracking_uri(),
+        anonymous=True,
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
         deadline = time.monotonic() + 120
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
             assert client.get("/readyz").json()["status"] != "failed", client.get("/readyz").text

@@ -6,19 +6,33 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.recommender import Recommender
+from pipelines.store import Store
 from serving.app import create_app
 from serving.config import Settings
+
+#: The address TestClient reports: loopback, where anonymous access may be allowed.
+LOOPBACK = ("127.0.0.1", 50000)
+
+
+def anonymous_client(recommender: Recommender, **settings: object) -> TestClient:
+    """The real app with anonymous loopback access (as `make run`) and an in-memory store."""
+    app = create_app(
+        Settings(anonymous=True, **settings),  # type: ignore[arg-type]
+        recommender=recommender,
+        store=Store("sqlite://"),
+    )
+    return TestClient(app, client=LOOPBACK)
 
 
 @pytest.fixture(scope="module")
 def client(sample: Recommender) -> Iterator[TestClient]:
-    """The real app serving the sample index."""
-    with TestClient(create_app(Settings(), recommender=sample)) as test_client:
+    """The real app serving the sample index, to anonymous loopback callers."""
+    with anonymous_client(sample, rate_limit=0) as test_client:
         yield test_client
 
 
 @pytest.fixture(scope="module")
 def tiny_client(tiny: Recommender) -> Iterator[TestClient]:
-    """The real app serving the eight-document index."""
-    with TestClient(create_app(Settings(), recommender=tiny)) as test_client:
+    """The real app serving the eight-document index, to anonymous loopback callers."""
+    with anonymous_client(tiny, rate_limit=0) as test_client:
         yield test_client

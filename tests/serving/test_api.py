@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from models.recommender import Recommender
 from serving.app import create_app
 from serving.config import Settings
+from tests.serving.conftest import LOOPBACK
 
 
 def ask(client: TestClient, **body: Any) -> Any:
@@ -28,7 +29,8 @@ def test_recommendation_has_the_documented_shape(tiny_client: TestClient) -> Non
     assert resource["why"]["found_by"], "a resource says which retriever found it"
     assert sum(resource["why"]["signals"].values()) == pytest.approx(resource["score"], abs=1e-3)
     person = body["people"][0]
-    assert set(person) == {"id", "name", "department", "title", "score", "signals", "evidence"}
+    profile = {"name", "department", "title", "location", "bio", "skills"}
+    assert set(person) == {"id", "score", "signals", "evidence"} | profile
     assert person["name"] == "Ada Lovelace"
     assert set(person["signals"]) == {"documents", "writing", "profile", "activity", "topics"}
     assert set(person["evidence"][0]) == {"id", "title", "score", "role", "share"}
@@ -126,7 +128,9 @@ def test_health_and_docs(tiny_client: TestClient) -> None:
 
 
 def test_not_ready_until_an_index_is_loaded(sample_index: Path, tmp_path: Path) -> None:
-    with TestClient(create_app(Settings(index_dir=tmp_path / "missing"))) as client:
+    with TestClient(
+        create_app(Settings(index_dir=tmp_path / "missing", anonymous=True)), client=LOOPBACK
+    ) as client:
         deadline = time.monotonic() + 30
         while client.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -136,7 +140,9 @@ def test_not_ready_until_an_index_is_loaded(sample_index: Path, tmp_path: Path) 
         assert answer.status_code == 503 and "no whoknows index" in answer.json()["detail"]
         assert "retry-after" not in answer.headers, "a failed load will not heal by retrying"
         assert client.get("/healthz").status_code == 200
-    with TestClient(create_app(Settings(index_dir=sample_index))) as client:
+    with TestClient(
+        create_app(Settings(index_dir=sample_index, anonymous=True)), client=LOOPBACK
+    ) as client:
         first = client.get("/readyz")
         assert first.status_code in (200, 503)
         deadline = time.monotonic() + 120
@@ -157,8 +163,8 @@ def test_an_unexpected_error_is_a_json_500_without_internals(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internal state")
 
-    app = create_app(Settings(), recommender=tiny)
-    with TestClient(app, raise_server_exceptions=False) as client:
+    app = create_app(Settings(anonymous=True), recommender=tiny)
+    with TestClient(app, raise_server_exceptions=False, client=LOOPBACK) as client:
         monkeypatch.setattr(tiny, "recommend", broken)
         response = client.post("/v1/recommendations", json={"query": "x"})
     assert response.status_code == 500

@@ -1,0 +1,138 @@
+"""Who is calling: API keys, identity-provider tokens, and anonymous loopback access.
+
+Every request to /v1 carries ``Authorization: Bearer <credential>``:
+
+- an API key (``wk_...``), made with ``whoknows keys create`` and stored only as
+  a hash; the key's groups and admin flag come from the store;
+- or, when ``WHOKNOWS_JWT_KEY`` is set, a JWT from the organisation's identity
+  provider, checked for signature, expiry, issuer and audience; its groups come
+  from the ``WHOKNOWS_JWT_GROUPS_CLAIM`` claim and its subject names the person.
+
+A groups claim that is missing or not a list of strings gives no groups at all
+(fail closed: the caller sees public documents only). Requests without
+credentials are refused unless ``WHOKNOWS_ANONYMOUS`` is on, and then only from
+the loopback interface, as a caller of no group.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+
+from pipelines.store import Store
+from serving.config import Settings
+from serving.errors import Unauthenticated
+
+log = logging.getLogger("whoknows.serving")
+
+KEY_PREFIX = "wk_"
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated caller.
+
+    Attributes:
+        name: the key's name, ``jwt:<subject>``, or ``anonymous``.
+        groups: the groups whose restricted documents the caller may see.
+        admin: may manage people, read analytics.
+        person: the person the caller is, when known (key bound to a person, or the
+            token's subject).
+        identity: what rate limiting counts against (the key, the subject, or the
+            address for anonymous callers).
+    """
+
+    name: str
+    groups: tuple[str, ...]
+    admin: bool
+    person: str | None
+    identity: str
+
+
+class Authenticator:
+    """Turns a request's credentials into a :class:`Caller`.
+
+    Args:
+        settings: the JWT and anonymous-access settings.
+        store: where API keys are kept.
+    """
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        self.settings = settings
+        self.store = store
+        self._jwt_key = _read_key(settings.jwt_key) if settings.jwt_key else None
+
+    def caller(self, authorization: str | None, client_host: str | None) -> Caller:
+        """The caller behind an Authorization header and a client address.
+
+        Raises:
+            Unauthenticated: no usable credential (HTTP 401).
+        """
+        if not authorization:
+            if self.settings.anonymous and client_host in LOOPBACK:
+                return Caller("anonymous", (), False, None, f"anonymous:{client_host}")
+            raise Unauthenticated(
+                "authentication required: send 'Authorization: Bearer <API key or token>' "
+                "(create a key with `whoknows keys create`)"
+            )
+        scheme, _, credential = authorization.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not credential:
+            raise Unauthenticated("the Authorization header must be 'Bearer <API key or token>'")
+        if credential.startswith(KEY_PREFIX):
+            return self._from_key(credential)
+        if self._jwt_key is None:
+            raise Unauthenticated("unknown API key (keys start with 'wk_'); tokens are not enabled")
+        return self._from_token(credential)
+
+    def _from_key(self, secret: str) -> Caller:
+        key = self.store.authenticate(secret)
+        if key is None:
+            raise Unauthenticated("unknown or revoked API key")
+        return Caller(key.name, tuple(key.groups), key.admin, key.person, f"key:{key.name}")
+
+    def _from_token(self, token: str) -> Caller:
+        settings = self.settings
+        assert self._jwt_key is not None
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._jwt_key,
+                algorithms=settings.jwt_algorithms,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_aud": settings.jwt_audience is not None,
+                    "verify_iss": settings.jwt_issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("the token has expired; get a new one") from None
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"the token was refused: {exc}") from None
+        subject = str(claims["sub"])
+        groups = _groups(claims.get(settings.jwt_groups_claim))
+        admin = settings.jwt_admin_group is not None and settings.jwt_admin_group in groups
+        return Caller(f"jwt:{subject}", groups, admin, subject, f"jwt:{subject}")
+
+
+def _groups(value: Any) -> tuple[str, ...]:
+    """The groups of a claim: a list of non-empty strings, else none at all (fail closed)."""
+    if not isinstance(value, list) or not all(isinstance(g, str) and g.strip() for g in value):
+        if value is not None:
+            log.warning("a token's groups claim is not a list of strings; treating it as none")
+        return ()
+    return tuple(sorted({g.strip() for g in value}))
+
+
+def _read_key(value: str) -> str:
+    """The verification key: the value itself, or the file named by ``@path``."""
+    if value.startswith("@"):
+        return Path(value[1:]).expanduser().read_text(encoding="utf-8")
+    return value

@@ -1,0 +1,93 @@
+"""Privacy requests and analytics: opt-out, erasure, GET /v1/analytics."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from models.exceptions import InvalidQueryError, UnknownPersonError
+from serving.deps import AdminDep, CallerDep, RecommenderDep, SettingsDep, StoreDep
+from serving.errors import Forbidden
+from serving.schemas import AnalyticsOut, PrivacyOut, Problem
+
+router = APIRouter(prefix="/v1", tags=["privacy and analytics"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem},
+    403: {"model": Problem},
+    404: {"model": Problem},
+    429: {"model": Problem},
+}
+#: The window of GET /v1/analytics when ``from`` is not given.
+DEFAULT_WINDOW = timedelta(days=30)
+
+
+@router.post("/people/{person_id:path}/opt-out", response_model=PrivacyOut, responses=_ERRORS)
+def opt_out(
+    person_id: str, caller: CallerDep, store: StoreDep, recommender: RecommenderDep
+) -> PrivacyOut:
+    """Stop recommending a person: by the person's own key or token, or an admin.
+
+    From this request on they appear in no result, evidence list, author list or
+    analytics; the request is kept (as a hash of the id) across restarts and builds.
+    """
+    if not caller.admin and caller.person != person_id:
+        raise Forbidden("only the person themselves or an administrator may opt a person out")
+    if person_id not in recommender.corpus.person_rows:
+        raise UnknownPersonError(f"no person with id {person_id!r}")
+    store.suppress(person_id, "opt_out")
+    recommender.hide_people([person_id])
+    return PrivacyOut(id=person_id, status="opted_out", in_index=True)
+
+
+@router.delete("/people/{person_id:path}", response_model=PrivacyOut, responses=_ERRORS)
+def erase(
+    person_id: str, _admin: AdminDep, store: StoreDep, recommender: RecommenderDep
+) -> PrivacyOut:
+    """Erase a person (admin): hidden from the served index at once, their feedback,
+    recommendation records and keys deleted, and left out of every future build.
+
+    A person the served index does not hold is still recorded for future builds.
+    """
+    deleted = store.erase(person_id)
+    in_index = person_id in recommender.corpus.person_rows
+    recommender.hide_people([person_id])
+    return PrivacyOut(id=person_id, status="erased", in_index=in_index, deleted_records=deleted)
+
+
+@router.get(
+    "/analytics", response_model=AnalyticsOut, responses=_ERRORS | {422: {"model": Problem}}
+)
+def analytics(
+    _admin: AdminDep,
+    store: StoreDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
+    ] = None,
+) -> AnalyticsOut:
+    """Use of the service (admin): queries, knowledge gaps, click-through and helpful
+    rates, cross-functional reach, expert load (with its Gini coefficient), coverage.
+
+    People who opted out or were erased are not counted.
+    """
+    until = _utc(end) if end is not None else datetime.now(UTC)
+    since = _utc(start) if start is not None else until - DEFAULT_WINDOW
+    if since >= until:
+        raise InvalidQueryError("'from' must be before 'to'", field="from")
+    people = {
+        p.id: p.department for p in recommender.corpus.people if not recommender.is_hidden(p.id)
+    }
+    report = store.analytics(since, until, people=people, gap_threshold=settings.gap_threshold)
+    return AnalyticsOut.of(report)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
