@@ -33,8 +33,10 @@ PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc
 sample-index: $(INSTALLED)
 	$(PIPELINE) repro index
 
+# Anonymous access is for trying the sample: only clients on 127.0.0.1/::1 get in without
+# a key, as a caller of no group, and the log says so. Real deployments use keys.
 run: sample-index
-	$(BIN)/whoknows serve --index $(SAMPLE_INDEX) --host $(HOST) --port $(PORT)
+	WHOKNOWS_ANONYMOUS=true $(BIN)/whoknows serve --index $(SAMPLE_INDEX) --host $(HOST) --port $(PORT)
 
 repro: $(INSTALLED)
 	$(PIPELINE) repro
