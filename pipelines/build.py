@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,16 +75,19 @@ def run(
     model_path: Path | None = None,
     cache_dir: Path | None = None,
     strict: bool = False,
+    erased: Collection[str] = (),
     progress: Progress | None = None,
 ) -> BuildResult:
     """Ingest, embed and index, then write the index directory ``out`` atomically.
+
+    ``erased`` holds the id hashes of people erased on request; they are left out.
 
     Raises:
         IngestError: no usable input, or (with strict) any skipped record.
     """
     started = time.perf_counter()
     check_replaceable(Path(out))  # before any work, not after minutes of embedding
-    result = ingest.run(documents, people, progress=progress)
+    result = ingest.run(documents, people, erased=erased, progress=progress)
     if strict:
         result.raise_if_skipped()
     recommender = build(

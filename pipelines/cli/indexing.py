@@ -47,6 +47,15 @@ PeopleOption = Annotated[
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Fail (exit 1) if any record or file is skipped.")
 ]
+ErasureDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="WHOKNOWS_DATABASE_URL",
+        help="The store whose erasure requests to honour (default: ./whoknows.db if it exists).",
+        show_default=False,
+    ),
+]
 
 
 def build(
@@ -59,6 +68,7 @@ def build(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Embed everything afresh.")] = False,
     strict: StrictOption = False,
     track: TrackOption = True,
+    database_url: ErasureDatabaseOption = None,
 ) -> None:
     """Ingest documents and people, embed them and write an index directory."""
     from pipelines import build as pipeline
@@ -66,6 +76,7 @@ def build(
 
     with errors():
         settings = load_params(params)
+        erased = _erased(database_url)
         with progress() as bars:
             result = pipeline.run(
                 documents,
@@ -75,6 +86,7 @@ def build(
                 model_path=encoder_of(encoder, settings),
                 cache_dir=None if no_cache else cache_dir,
                 strict=strict,
+                erased=erased,
                 progress=bars,
             )
         print_report(result.report)
@@ -86,14 +98,16 @@ def ingest(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the checked records.")],
     people: PeopleOption = None,
     strict: StrictOption = False,
+    database_url: ErasureDatabaseOption = None,
 ) -> None:
     """Check documents and people and write them as records (the first pipeline stage)."""
     from pipelines import ingest as pipeline
     from pipelines.ingest import processed
 
     with errors():
+        erased = _erased(database_url)
         with progress() as bars:
-            result = pipeline.run(documents, people or [], progress=bars)
+            result = pipeline.run(documents, people or [], erased=erased, progress=bars)
         if strict:
             result.raise_if_skipped()
         processed.save(result, out_dir)
@@ -267,6 +281,19 @@ def query(
         out.print_json(json.dumps(answer.to_dict(), ensure_ascii=False))
     else:
         print_answer(answer)
+
+
+def _erased(database_url: str | None) -> set[str]:
+    """The id hashes of people erased on request, from the store if there is one."""
+    from pipelines.cli.admin import DEFAULT_DATABASE_URL
+    from pipelines.store import Store
+
+    if not database_url:
+        if not Path("whoknows.db").is_file():
+            return set()
+        database_url = DEFAULT_DATABASE_URL
+    with Store.open(database_url) as store:
+        return {digest for digest, reason in store.suppressed().items() if reason == "erasure"}
 
 
 def _built(out_dir: Path, recommender: object, seconds: float, track: bool) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +10,7 @@ from models.arrays import Progress
 from models.records import Document, Person
 from pipelines.exceptions import IngestError
 from pipelines.ingest import files
+from pipelines.ingest.erasure import erase_people
 from pipelines.ingest.records import People, RecordError, parse_document, parse_person
 from pipelines.ingest.report import IngestReport, Problem
 from pipelines.ingest.tabular import read_csv, read_jsonl
@@ -43,6 +44,7 @@ def run(
     documents: Sequence[Path],
     people: Sequence[Path] = (),
     *,
+    erased: Collection[str] = (),
     progress: Progress | None = None,
 ) -> IngestResult:
     """Read, check and de-duplicate documents and people.
@@ -51,6 +53,8 @@ def run(
         documents: JSONL files in the normalised format, folders of Markdown, text,
             HTML and PDF files, or single such files.
         people: JSONL or CSV files of people.
+        erased: sha256 hashes of the ids of people erased on request
+            (``Store.suppressed()``); they are dropped from people and documents.
         progress: told (what, done, total) as folders are read.
 
     Raises:
@@ -86,8 +90,10 @@ def run(
                 continue
             seen[document.id] = where
             kept.append(document)
+    kept_people = list(registry.by_id.values())
+    kept, kept_people, report.erased = erase_people(kept, kept_people, erased)
     report.documents = len(kept)
-    report.people = len(registry)
+    report.people = len(kept_people)
     if not kept:
         problems = "; ".join(str(p) for p in report.skipped[:3])
         raise IngestError(
@@ -95,7 +101,7 @@ def run(
             + ", ".join(str(p) for p in documents)
             + (f" ({problems})" if problems else "")
         )
-    return IngestResult(kept, list(registry.by_id.values()), report)
+    return IngestResult(kept, kept_people, report)
 
 
 def _read_people(

@@ -39,6 +39,7 @@ class IngestReport:
 
     documents: int = 0
     people: int = 0
+    erased: int = 0
     skipped: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
     ignored_files: Counter[str] = field(default_factory=Counter)
@@ -54,6 +55,8 @@ class IngestReport:
     def summary(self) -> str:
         """One line, e.g. ``1,930 documents and 1,317 people ingested, 4 skipped: ...``."""
         line = f"{self.documents:,} documents and {self.people:,} people ingested"
+        if self.erased:
+            line += f" ({self.erased:,} people erased on request)"
         if not self.skipped:
             return line + ", none skipped"
         kinds = Counter(p.kind for p in self.skipped)
@@ -65,6 +68,7 @@ class IngestReport:
         return {
             "documents": self.documents,
             "people": self.people,
+            "erased": self.erased,
             "summary": self.summary(),
             "skipped": [_problem(p) for p in self.skipped],
             "warnings": [_problem(p) for p in self.warnings],

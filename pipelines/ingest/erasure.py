@@ -1,0 +1,56 @@
+"""Erasure on request: people whose id hash is on the erasure list leave every build.
+
+The store keeps only the sha256 of an erased person's id (``pipelines.store``);
+ingestion hashes each id it meets and drops the matches: the person record and
+every mention in documents (authors and contributions). The documents stay, since
+they are the organisation's; their text is not rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import replace
+from typing import NamedTuple
+
+from models.records import Document, Person
+from pipelines.store.records import person_hash
+
+
+class Erased(NamedTuple):
+    """Records without the erased people, and how many distinct people they were."""
+
+    documents: list[Document]
+    people: list[Person]
+    erased: int
+
+
+def erase_people(
+    documents: Sequence[Document], people: Sequence[Person], hashes: Collection[str]
+) -> Erased:
+    """Drop the people whose id hash is in ``hashes`` from people and documents.
+
+    Args:
+        documents: checked documents.
+        people: checked people.
+        hashes: sha256 hex digests of erased person ids.
+    """
+    if not hashes:
+        return Erased(list(documents), list(people), 0)
+    wanted = set(hashes)
+    erased: set[str] = set()
+
+    def gone(person_id: str) -> bool:
+        if person_hash(person_id) in wanted:
+            erased.add(person_id)
+            return True
+        return False
+
+    kept_people = [p for p in people if not gone(p.id)]
+    kept_documents = []
+    for document in documents:
+        authors = tuple(a for a in document.authors if not gone(a))
+        contributions = tuple(c for c in document.contributions if not gone(c.person))
+        if authors != document.authors or contributions != document.contributions:
+            document = replace(document, authors=authors, contributions=contributions)
+        kept_documents.append(document)
+    return Erased(kept_documents, kept_people, len(erased))
