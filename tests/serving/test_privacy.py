@@ -1,0 +1,173 @@
+"""Privacy over HTTP: opt-out, erasure, profile fields; feedback and analytics end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from models.encoder import Encoder
+from models.recommender import Recommender
+from pipelines.store import Store, person_hash
+from serving.app import create_app
+from serving.config import Settings
+from tests.conftest import tiny_records
+from tests.serving.conftest import LOOPBACK
+
+KAFKA = {"query": "kafka consumer lag", "limit_people": 4, "limit_resources": 8}
+
+
+@dataclasses.dataclass
+class Service:
+    client: TestClient
+    store: Store
+    recommender: Recommender
+    admin: dict[str, str]
+    ada: dict[str, str]
+    cy: dict[str, str]
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+@pytest.fixture
+def service(encoder: Encoder) -> Iterator[Service]:
+    """A fresh tiny index and store per test: privacy requests change both."""
+    documents, people = tiny_records()
+    recommender = Recommender.build(documents, people, encoder=encoder)
+    store = Store("sqlite://")
+    _, admin = store.create_key("admin", [], admin=True)
+    _, ada = store.create_key("ada", [], person="ada")
+    _, cy = store.create_key("cy", [], person="cy")
+    app = create_app(Settings(rate_limit=0), recommender=recommender, store=store)
+    with TestClient(app, client=LOOPBACK) as client:
+        yield Service(client, store, recommender, bearer(admin), bearer(ada), bearer(cy))
+    store.close()
+
+
+def people_of(service: Service, headers: dict[str, str]) -> list[dict[str, Any]]:
+    response = service.client.post("/v1/recommendations", json=KAFKA, headers=headers)
+    assert response.status_code == 200, response.text
+    people: list[dict[str, Any]] = response.json()["people"]
+    return people
+
+
+def test_a_person_opts_out_with_their_own_key(service: Service) -> None:
+    assert "ada" in {p["id"] for p in people_of(service, service.cy)}
+    refused = service.client.post("/v1/people/ada/opt-out", headers=service.cy)
+    assert refused.status_code == 403
+    done = service.client.post("/v1/people/ada/opt-out", headers=service.ada)
+    assert done.status_code == 200 and done.json()["status"] == "opted_out"
+    assert "ada" not in {p["id"] for p in people_of(service, service.cy)}
+    assert service.client.get("/v1/people/ada", headers=service.cy).status_code == 404
+    authors = service.client.get("/v1/resources/d2", headers=service.cy).json()["authors"]
+    assert [a["id"] for a in authors] == ["cy"], "an opted-out author is not named either"
+    assert person_hash("ada") in service.store.suppressed()
+
+
+def test_an_opt_out_survives_a_restart(service: Service, encoder: Encoder) -> None:
+    service.client.post("/v1/people/ada/opt-out", headers=service.ada)
+    documents, people = tiny_records()
+    fresh = Recommender.build(documents, people, encoder=encoder)
+    app = create_app(Settings(rate_limit=0), recommender=fresh, store=service.store)
+    with TestClient(app, client=LOOPBACK) as client:
+        response = client.post("/v1/recommendations", json=KAFKA, headers=service.cy)
+        assert "ada" not in {p["id"] for p in response.json()["people"]}
+
+
+def test_an_opted_out_profile_field_keeps_a_person_out(encoder: Encoder) -> None:
+    documents, people = tiny_records()
+    people = [dataclasses.replace(p, opt_out=p.id == "ada") for p in people]
+    recommender = Recommender.build(documents, people, encoder=encoder)
+    answer = recommender.recommend(KAFKA["query"], limit_people=4)
+    assert answer.people and "ada" not in {h.person.id for h in answer.people}
+
+
+def test_an_admin_erases_a_person(service: Service) -> None:
+    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.ada).json()
+    service.client.post(
+        "/v1/feedback",
+        json={
+            "recommendation_id": answer["id"],
+            "item_id": answer["people"][0]["id"],
+            "item_kind": "person",
+            "action": "contacted",
+        },
+        headers=service.ada,
+    )
+    assert service.client.delete("/v1/people/ada", headers=service.cy).status_code == 403
+    erased = service.client.delete("/v1/people/ada", headers=service.admin)
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["status"] == "erased" and erased.json()["deleted_records"] > 0
+    assert "ada" not in {p["id"] for p in people_of(service, service.cy)}
+    assert service.client.get("/v1/people/ada", headers=service.admin).status_code == 404
+    # Her key was bound to her: it is gone with her.
+    assert service.client.get("/v1/resources/d1", headers=service.ada).status_code == 401
+    assert service.store.suppressed()[person_hash("ada")] == "erasure"
+
+
+def test_only_the_listed_profile_fields_are_returned(encoder: Encoder) -> None:
+    documents, people = tiny_records()
+    recommender = Recommender.build(documents, people, encoder=encoder)
+    store = Store("sqlite://")
+    _, secret = store.create_key("k", [])
+    settings = Settings(rate_limit=0, profile_fields=["name", "department"])
+    with TestClient(create_app(settings, recommender, store), client=LOOPBACK) as client:
+        answer = client.post("/v1/recommendations", json=KAFKA, headers=bearer(secret)).json()
+        person = answer["people"][0]
+        assert {"id", "name", "department"} <= set(person)
+        assert not {"title", "bio", "skills", "location"} & set(person)
+        detail = client.get("/v1/people/ada", headers=bearer(secret)).json()
+        assert set(detail) == {"id", "name", "department", "documents"}
+    store.close()
+
+
+def test_feedback_is_checked_and_feeds_analytics(service: Service) -> None:
+    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
+    resource = answer["resources"][0]["id"]
+    person = answer["people"][0]["id"]
+
+    def send(**overrides: str) -> int:
+        event = {
+            "recommendation_id": answer["id"],
+            "item_id": resource,
+            "item_kind": "resource",
+            "action": "helpful",
+        } | overrides
+        return service.client.post("/v1/feedback", json=event, headers=service.cy).status_code
+
+    assert send() == 201
+    assert send(action="click") == 201
+    assert send(item_id=person, item_kind="person", action="contacted") == 201
+    assert send(recommendation_id="0" * 32) == 404
+    assert send(item_id="d-not-recommended") == 422
+    assert send(action="loved") == 422
+    assert service.client.post("/v1/feedback", json={}).status_code in (401, 422)
+
+    assert service.client.get("/v1/analytics", headers=service.cy).status_code == 403
+    report = service.client.get("/v1/analytics", headers=service.admin)
+    assert report.status_code == 200, report.text
+    body = report.json()
+    assert body["queries"] == 1
+    assert body["click_through_rate"] == 1.0 and body["helpful_rate"] == 1.0
+    # Cy (Data) was recommended colleagues; the contacted one is in Data too.
+    assert body["cross_functional"]["contacted_known"] == 1
+    assert body["load"]["top"][0]["times_recommended"] == 1
+    assert 0 < body["coverage"] <= 1
+    bad = service.client.get(
+        "/v1/analytics", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=service.admin
+    )
+    assert bad.status_code == 422
+
+
+def test_opted_out_people_are_not_counted_in_analytics(service: Service) -> None:
+    people_of(service, service.cy)
+    before = service.client.get("/v1/analytics", headers=service.admin).json()
+    assert "ada" in {e["person_id"] for e in before["load"]["top"]}
+    service.client.post("/v1/people/ada/opt-out", headers=service.admin)
+    after = service.client.get("/v1/analytics", headers=service.admin).json()
+    assert "ada" not in {e["person_id"] for e in after["load"]["top"]}
