@@ -9,7 +9,9 @@ FAISS search of the same passage index. Everything runs in one process tree on
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import random
 import socket
 import statistics
 import subprocess
@@ -21,7 +23,9 @@ import httpx
 import numpy as np
 import pytest
 
+from models.encoder import Encoder
 from models.recommender import Recommender
+from models.results import Filters
 from tests.benchmarks.conftest import report
 
 pytestmark = pytest.mark.benchmark
@@ -70,7 +74,14 @@ def test_in_process_against_the_bare_library(
 
 def test_http_latency_one_client(sample_index: Path, sample_queries: list[str]) -> None:
     port = free_port()
-    env = {**os.environ, "WHOKNOWS_INDEX_DIR": str(sample_index)}
+    # As `make run`: anonymous loopback callers; every answer is logged to the
+    # (SQLite) store, as in service. No rate limit: 200 queries come in seconds.
+    env = {
+        **os.environ,
+        "WHOKNOWS_INDEX_DIR": str(sample_index),
+        "WHOKNOWS_ANONYMOUS": "true",
+        "WHOKNOWS_RATE_LIMIT": "0",
+    }
     server = subprocess.Popen(
         [
             sys.executable,
@@ -117,5 +128,44 @@ def test_http_latency_one_client(sample_index: Path, sample_queries: list[str]) 
         {
             "p50 / p99 ms": f"{p50:.1f} / {p99:.1f}",
             "mean ms": f"{1000 * statistics.mean(timings):.1f}",
+        },
+    )
+
+
+def test_cost_of_permission_trimming(
+    sample: Recommender, sample_queries: list[str], encoder: Encoder
+) -> None:
+    """The same queries as a trusted caller and as a caller of one group, interleaved."""
+    rng = random.Random(7)
+    documents = [
+        dataclasses.replace(d, allowed_groups=(rng.choice(("finance", "hr", "legal")),))
+        if rng.random() < 0.4
+        else d
+        for d in sample.corpus.documents
+    ]
+    restricted = Recommender.build(documents, sample.corpus.people, encoder=encoder)
+    callers = {
+        "trusted (no trimming)": Filters(),
+        "one group (trims ~27% of documents)": Filters(groups=("finance",)),
+        "no group (public only, ~40% trimmed)": Filters(groups=()),
+    }
+    for query in sample_queries[:10]:
+        for filters in callers.values():
+            restricted.recommend(query, filters=filters)
+    timings: dict[str, list[float]] = {name: [] for name in callers}
+    for query in sample_queries:
+        for name, filters in callers.items():
+            restricted.encoder.clear_query_cache()
+            start = time.perf_counter()
+            restricted.recommend(query, filters=filters)
+            timings[name].append(time.perf_counter() - start)
+    base = statistics.median(timings["trusted (no trimming)"])
+    report(
+        "permission trimming, in-process, 200 queries x 3 callers, sample with 40% restricted",
+        {
+            f"{name} p50 / p99 ms": "{:.1f} / {:.1f} (x{:.2f})".format(
+                *percentiles(samples), statistics.median(samples) / base
+            )
+            for name, samples in timings.items()
         },
     )
