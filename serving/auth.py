@@ -23,6 +23,7 @@ from typing import Any
 
 import jwt
 
+from models.exceptions import ConfigurationError
 from pipelines.store import Store
 from serving.config import Settings
 from serving.errors import Unauthenticated
@@ -65,7 +66,7 @@ class Authenticator:
     def __init__(self, settings: Settings, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self._jwt_key = _read_key(settings.jwt_key) if settings.jwt_key else None
+        self._jwt_key = _verification_key(settings) if settings.jwt_key else None
 
     def caller(self, authorization: str | None, client_host: str | None) -> Caller:
         """The caller behind an Authorization header and a client address.
@@ -131,8 +132,30 @@ def _groups(value: Any) -> tuple[str, ...]:
     return tuple(sorted({g.strip() for g in value}))
 
 
-def _read_key(value: str) -> str:
-    """The verification key: the value itself, or the file named by ``@path``."""
+def _verification_key(settings: Settings) -> str:
+    """The verification key: the value itself, or the file named by ``@path``, checked now.
+
+    A key that cannot be read or parsed stops the service at start-up, naming the
+    setting, rather than refusing every caller's token later.
+
+    Raises:
+        ConfigurationError: the file is missing, or the key is not what the algorithms need.
+    """
+    value = settings.jwt_key or ""
     if value.startswith("@"):
-        return Path(value[1:]).expanduser().read_text(encoding="utf-8")
+        path = Path(value[1:]).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigurationError(
+                f"WHOKNOWS_JWT_KEY names {path}, which cannot be read: {exc.strerror}"
+            ) from None
+    for name in settings.jwt_algorithms:
+        try:
+            jwt.get_algorithm_by_name(name).prepare_key(value)
+        except (jwt.PyJWTError, NotImplementedError, ValueError) as exc:
+            raise ConfigurationError(
+                f"WHOKNOWS_JWT_KEY is not a usable {name} key ({exc}); give the identity "
+                "provider's public key in PEM (or a shared secret for HS256)"
+            ) from None
     return value

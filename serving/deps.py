@@ -10,7 +10,7 @@ from models.recommender import Recommender
 from pipelines.store import Store
 from serving.auth import Authenticator, Caller
 from serving.config import Settings
-from serving.errors import Forbidden, ServiceUnavailable
+from serving.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from serving.limits import RateLimiter
 from serving.state import IndexState
 
@@ -50,9 +50,13 @@ def get_store(request: Request) -> Store:
 def get_caller(request: Request, store: Annotated[Store, Depends(get_store)]) -> Caller:
     """The authenticated caller (401 if none), counted against their rate limit (429)."""
     authenticator: Authenticator = request.app.state.authenticator
-    host = request.client.host if request.client else None
-    caller = authenticator.caller(request.headers.get("authorization"), host)
     limiter: RateLimiter = request.app.state.limiter
+    host = request.client.host if request.client else None
+    try:
+        caller = authenticator.caller(request.headers.get("authorization"), host)
+    except Unauthenticated:
+        limiter.hit(f"refused:{host}")  # guessing keys costs the address its allowance
+        raise
     limiter.hit(caller.identity)
     return caller
 

@@ -27,6 +27,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from models.encoder import Encoder
+from models.exceptions import ConfigurationError
 from models.recommender import Recommender
 from models.records import Document, Person
 from pipelines.store import Store
@@ -419,13 +420,24 @@ def test_the_request_after_the_limit_is_429_for_that_key_only(serve: Serve) -> N
     assert service.client.post(RECOMMEND, json=QUERY, headers=quiet).status_code == 200
 
 
-def test_unauthenticated_requests_do_not_spend_a_keys_allowance(serve: Serve) -> None:
+def test_refused_credentials_are_limited_per_address_not_per_key(serve: Serve) -> None:
     service = serve(rate_limit=3)
     key = bearer(service.key("ci-bot"))
-    for _ in range(5):
-        assert_unauthenticated(service.client.get(PUBLIC))
+    for _ in range(3):
+        assert_unauthenticated(service.client.get(PUBLIC, headers=bearer("wk_guess")))
+    guessing = service.client.get(PUBLIC, headers=bearer("wk_guess"))
+    assert guessing.status_code == 429, "guessing keys is throttled too"
     for _ in range(3):
         assert service.client.get(PUBLIC, headers=key).status_code == 200
+
+
+def test_an_unreadable_token_key_stops_the_start_with_the_setting_named(
+    tiny: Recommender, tmp_path: Path
+) -> None:
+    for key in (f"@{tmp_path / 'missing.pem'}", "not a pem at all"):
+        app = make_app(tiny, Store("sqlite://"), jwt_key=key)
+        with pytest.raises(ConfigurationError, match="WHOKNOWS_JWT_KEY"), TestClient(app):
+            pass
 
 
 # --- 5. body size ----------------------------------------------------------------------
