@@ -30,7 +30,12 @@ $(INSTALLED): pyproject.toml constraints.txt
 # Unchanged passages come from the embedding cache, so a rebuild is quick.
 PIPELINE := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc
 
+# DVC cannot see the database, so ingest always reruns (a second): people erased on
+# request since the last build leave the index; if nobody was, nothing downstream reruns.
+INGEST := $(PIPELINE) repro --force --single-item ingest
+
 sample-index: $(INSTALLED)
+	$(INGEST)
 	$(PIPELINE) repro index
 
 # Anonymous access is for trying the sample: only clients on 127.0.0.1/::1 get in without
@@ -39,6 +44,7 @@ run: sample-index
 	WHOKNOWS_ANONYMOUS=true $(BIN)/whoknows serve --index $(SAMPLE_INDEX) --host $(HOST) --port $(PORT)
 
 repro: $(INSTALLED)
+	$(INGEST)
 	$(PIPELINE) repro
 
 lint: $(INSTALLED)

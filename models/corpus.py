@@ -142,7 +142,10 @@ class Corpus:
         cached = self._masks.get(key)
         if cached is not None:
             return cached
-        self._check_filter(key[0], self.departments, "filters.departments", "department")
+        visible = None if key[2] is None else self._visible(key[2])
+        self._check_filter(
+            key[0], self._departments_seen(visible), "filters.departments", "department"
+        )
         self._check_filter(key[1], [t.value for t in ResourceType], "filters.types", "type")
         docs = np.ones(len(self.documents), dtype=bool)
         people = np.ones(len(self.people), dtype=bool)
@@ -152,8 +155,8 @@ class Corpus:
             people &= np.isin(self._person_departments, wanted)
         if key[1]:
             docs &= np.isin(self._document_types, list(key[1]))
-        if key[2] is not None:
-            docs &= self._visible(key[2])
+        if visible is not None:
+            docs &= visible
         passages = docs[self.passages[:, 0]] if len(self.passages) else np.zeros(0, dtype=bool)
         for mask in (docs, passages, people):
             mask.flags.writeable = False  # shared by every query with this filter
@@ -161,6 +164,19 @@ class Corpus:
             self._masks.clear()
         self._masks[key] = (docs, passages, people)
         return docs, passages, people
+
+    def _departments_seen(self, visible: Mask | None) -> list[str]:
+        """The departments a caller may know of: of people, and of documents they may see.
+
+        A department named only by restricted documents is not revealed to outsiders
+        (not even by an error message listing the departments).
+        """
+        if visible is None or visible.all():
+            return self.departments
+        names = {p.department for p in self.people} | {
+            d.department for d, shown in zip(self.documents, visible, strict=True) if shown
+        }
+        return sorted(n for n in names if n)
 
     @cached_property
     def _restricted(self) -> list[tuple[int, frozenset[str]]]:

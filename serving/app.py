@@ -15,12 +15,13 @@ from fastapi import FastAPI
 
 from models.recommender import Recommender
 from pipelines.exceptions import StoreError
-from pipelines.store import Store, person_hash
+from pipelines.store import Store
 from serving import errors
 from serving.auth import Authenticator
 from serving.config import Settings
 from serving.limits import RateLimiter, install_body_limit, install_cors
 from serving.metrics import install_metrics
+from serving.privacy import PrivacySync
 from serving.routes import admin, catalog, feedback, health, recommendations
 from serving.state import IndexState
 
@@ -61,7 +62,9 @@ def create_app(
                 "anonymous access is ON: requests without credentials from 127.0.0.1 or ::1 "
                 "are answered as a caller of no group (public documents only)"
             )
-        state = IndexState(recommender, prepare=lambda r: _hide_suppressed(r, opened))
+        privacy = PrivacySync(opened)
+        app.state.privacy = privacy
+        state = IndexState(recommender, prepare=privacy.prepare)
         app.state.index = state
         if recommender is None:
             if settings.index_dir is None and settings.model_uri is None:
@@ -99,15 +102,3 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(admin.router)
     return app
-
-
-def _hide_suppressed(recommender: Recommender, store: Store | None) -> None:
-    """Hide the people who opted out or were erased on request, before any query."""
-    if store is None:
-        return
-    suppressed = set(store.suppressed())
-    hidden = recommender.hide_people(
-        p.id for p in recommender.corpus.people if person_hash(p.id) in suppressed
-    )
-    if hidden:
-        log.info("%d people hidden on request (opt-out or erasure)", hidden)

@@ -12,6 +12,7 @@ from serving.auth import Authenticator, Caller
 from serving.config import Settings
 from serving.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from serving.limits import RateLimiter
+from serving.privacy import PrivacySync
 from serving.state import IndexState
 
 
@@ -27,14 +28,18 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_recommender(state: Annotated[IndexState, Depends(get_state)]) -> Recommender:
-    """The loaded recommender, or 503 while there is none."""
+def get_recommender(
+    request: Request, state: Annotated[IndexState, Depends(get_state)]
+) -> Recommender:
+    """The loaded recommender, with every privacy request applied; 503 while there is none."""
     if state.recommender is None:
         if state.error:
             raise ServiceUnavailable(state.error, retry=False)
         raise ServiceUnavailable(
             "the index is still loading; try again in a few seconds", retry=True
         )
+    privacy: PrivacySync = request.app.state.privacy
+    privacy.refresh(state.recommender)
     return state.recommender
 
 

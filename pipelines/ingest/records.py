@@ -153,7 +153,7 @@ def parse_document(
         tags=tuple(_strings(data, "tags")),
         url=url or None,
         created=_date(data.get("created"), "created"),
-        allowed_groups=tuple(_strings(data, "allowed_groups")),
+        allowed_groups=_groups(data),
     )
 
 
@@ -223,6 +223,22 @@ def _strings(data: Mapping[str, Any], name: str) -> list[str]:
     ):
         return [str(v).strip() for v in value if str(v).strip()]
     raise RecordError("invalid field", f"{name} must be a list of strings", name)
+
+
+def _groups(data: Mapping[str, Any]) -> tuple[str, ...]:
+    """``allowed_groups``: a blank entry is an error, never "everyone" (fail closed)."""
+    value = data.get("allowed_groups")
+    blank = isinstance(value, str) and value != "" and not value.strip()
+    if blank or (
+        isinstance(value, list) and any(isinstance(v, str) and not v.strip() for v in value)
+    ):
+        raise RecordError(
+            "invalid field",
+            "allowed_groups has a blank group; name the groups, or leave the list empty "
+            "to make the document public",
+            "allowed_groups",
+        )
+    return tuple(_strings(data, "allowed_groups"))
 
 
 def _contributions(data: Mapping[str, Any]) -> list[Contribution]:

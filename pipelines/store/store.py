@@ -32,7 +32,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DataError,
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+)
 
 from pipelines.exceptions import (
     DuplicateKeyError,
@@ -125,6 +131,8 @@ class Store:
         name = name.strip()
         if not name:
             raise StoreError("an API key needs a name; give e.g. --name ci-bot")
+        if len(name) > 200:
+            raise StoreError(f"an API key name has at most 200 characters, not {len(name)}")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
             name=name,
@@ -240,8 +248,12 @@ class Store:
     def add_feedback(self, event: FeedbackEvent) -> None:
         """Record what a caller did with an item of a recommendation.
 
+        Only the caller who received a recommendation may give feedback on it: to
+        anyone else it does not exist (so that its items cannot be probed).
+
         Raises:
-            UnknownRecommendationError: no recommendation has that id.
+            UnknownRecommendationError: no recommendation has that id, or it was
+                made for another caller.
             FeedbackItemError: the recommendation did not return that item, or the
                 action or kind is unknown.
         """
@@ -258,7 +270,10 @@ class Store:
             )
         with self._transaction() as connection:
             known = connection.scalar(
-                select(recommendations.c.id).where(recommendations.c.id == event.recommendation_id)
+                select(recommendations.c.id).where(
+                    recommendations.c.id == event.recommendation_id,
+                    recommendations.c.caller == event.caller,
+                )
             )
             if known is None:
                 raise UnknownRecommendationError(
@@ -351,13 +366,17 @@ class Store:
         self.suppress(person_id, "erasure")
         about = and_(recommended_items.c.kind == "person", recommended_items.c.item_id == person_id)
         asked = select(recommendations.c.id).where(recommendations.c.caller_person == person_id)
+        bound_keys = select(api_keys.c.name).where(api_keys.c.person == person_id)
         deleted = 0
         with self._transaction() as connection:
+            # Callers that were this person: keys bound to them, and their token subject.
+            callers = [row.name for row in connection.execute(bound_keys)] + [f"jwt:{person_id}"]
             for statement in (
                 delete(feedback).where(
                     or_(
                         and_(feedback.c.item_kind == "person", feedback.c.item_id == person_id),
                         feedback.c.recommendation_id.in_(asked),
+                        feedback.c.caller.in_(callers),
                     )
                 ),
                 delete(recommended_items).where(
@@ -404,6 +423,9 @@ class Store:
             yield
         except (OperationalError, InterfaceError) as exc:
             raise self._unavailable(exc) from exc
+        except DataError as exc:
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+            raise StoreError(f"the database refused a value: {reason}") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise self._unavailable(exc) from exc

@@ -51,6 +51,8 @@ def erase(
 
     A person the served index does not hold is still recorded for future builds.
     """
+    if not person_id.strip():
+        raise InvalidQueryError("give the id of the person to erase", field="person_id")
     deleted = store.erase(person_id)
     in_index = person_id in recommender.corpus.person_rows
     recommender.hide_people([person_id])
@@ -78,8 +80,16 @@ def analytics(
 
     People who opted out or were erased are not counted.
     """
-    until = _utc(end) if end is not None else datetime.now(UTC)
-    since = _utc(start) if start is not None else until - DEFAULT_WINDOW
+    try:
+        until = _utc(end) if end is not None else datetime.now(UTC)
+    except OverflowError:
+        raise InvalidQueryError("'to' is out of range", field="to") from None
+    try:
+        since = _utc(start) if start is not None else until - DEFAULT_WINDOW
+    except OverflowError:
+        raise InvalidQueryError(
+            "'from' is out of range; give it explicitly", field="from"
+        ) from None
     if since >= until:
         raise InvalidQueryError("'from' must be before 'to'", field="from")
     people = {

@@ -171,3 +171,75 @@ def test_opted_out_people_are_not_counted_in_analytics(service: Service) -> None
     service.client.post("/v1/people/ada/opt-out", headers=service.admin)
     after = service.client.get("/v1/analytics", headers=service.admin).json()
     assert "ada" not in {e["person_id"] for e in after["load"]["top"]}
+
+
+def test_feedback_on_someone_elses_recommendation_is_as_if_it_did_not_exist(
+    service: Service,
+) -> None:
+    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
+    event = {
+        "recommendation_id": answer["id"],
+        "item_id": answer["resources"][0]["id"],
+        "item_kind": "resource",
+        "action": "helpful",
+    }
+    theirs = service.client.post("/v1/feedback", json=event, headers=service.ada)
+    missing = service.client.post(
+        "/v1/feedback", json=event | {"recommendation_id": "f" * 32}, headers=service.ada
+    )
+    assert theirs.status_code == missing.status_code == 404
+    assert service.client.post("/v1/feedback", json=event, headers=service.cy).status_code == 201
+
+
+def test_a_privacy_request_reaches_every_worker(service: Service, encoder: Encoder) -> None:
+    # A second worker: its own copy of the index, the same database.
+    documents, people = tiny_records()
+    other = Recommender.build(documents, people, encoder=encoder)
+    app = create_app(Settings(rate_limit=0), recommender=other, store=service.store)
+    with TestClient(app, client=LOOPBACK) as second:
+        app.state.privacy.interval = 0.0  # look at the database on every request
+        asked = second.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
+        assert "ada" in {p["id"] for p in asked["people"]}
+        service.client.post("/v1/people/ada/opt-out", headers=service.ada)
+        asked = second.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
+        assert "ada" not in {p["id"] for p in asked["people"]}
+
+
+def test_a_profile_opt_out_is_recorded_so_exports_skip_it(encoder: Encoder) -> None:
+    documents, people = tiny_records()
+    people = [dataclasses.replace(p, opt_out=p.id == "dee") for p in people]
+    recommender = Recommender.build(documents, people, encoder=encoder)
+    store = Store("sqlite://")
+    with TestClient(create_app(Settings(), recommender, store), client=LOOPBACK):
+        assert store.suppressed() == {person_hash("dee"): "opt_out"}
+    store.close()
+
+
+def test_analytics_dates_out_of_range_are_422(service: Service) -> None:
+    for params in ({"to": "9999-12-31T23:59:59-01:00"}, {"to": "0001-01-05"}):
+        response = service.client.get("/v1/analytics", params=params, headers=service.admin)
+        assert response.status_code == 422, (params, response.text)
+
+
+def test_a_department_only_restricted_documents_name_is_not_revealed(encoder: Encoder) -> None:
+    documents, people = tiny_records()
+    documents = [
+        dataclasses.replace(d, department="M&A Falcon", allowed_groups=("board",))
+        if d.id == "d7"
+        else d
+        for d in documents
+    ]
+    recommender = Recommender.build(documents, people, encoder=encoder)
+    store = Store("sqlite://")
+    _, public = store.create_key("public", [])
+    _, board = store.create_key("board", ["board"])
+    with TestClient(create_app(Settings(), recommender, store), client=LOOPBACK) as client:
+        for filters in ({"departments": ["Nope"]}, {"departments": ["M&A Falcon"]}):
+            body = {"query": "parking", "filters": filters}
+            response = client.post("/v1/recommendations", json=body, headers=bearer(public))
+            assert response.status_code == 422
+            assert "Falcon" not in response.json()["detail"].split("this index knows:")[1]
+        body = {"query": "parking", "filters": {"departments": ["M&A Falcon"]}}
+        response = client.post("/v1/recommendations", json=body, headers=bearer(board))
+        assert response.status_code == 200 and response.json()["resources"][0]["id"] == "d7"
+    store.close()

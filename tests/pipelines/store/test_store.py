@@ -31,6 +31,7 @@ def logged(
     rec_id: str,
     *,
     caller_person: str | None = "asker",
+    caller: str = "key:tester",
     people: tuple[str, ...] = ("ada", "bob"),
     resources: tuple[str, ...] = ("doc1",),
 ) -> RecommendationLog:
@@ -40,7 +41,7 @@ def logged(
     return RecommendationLog(
         id=rec_id,
         created_at=NOW,
-        caller="key:tester",
+        caller=caller,
         caller_person=caller_person,
         caller_department="Data",
         query="kafka consumer lag",
@@ -104,6 +105,8 @@ def test_feedback_must_name_a_logged_recommendation_and_one_of_its_items(store: 
     store.add_feedback(FeedbackEvent("r1", "ada", "person", "contacted", "key:tester", NOW))
     with pytest.raises(UnknownRecommendationError, match="no recommendation 'r9'") as missing:
         store.add_feedback(FeedbackEvent("r9", "doc1", "resource", "click", "key:tester"))
+    with pytest.raises(UnknownRecommendationError):  # another caller's recommendation
+        store.add_feedback(FeedbackEvent("r1", "doc1", "resource", "click", "key:someone-else"))
     assert isinstance(missing.value, NotFoundError)
     with pytest.raises(FeedbackItemError, match="did not return the resource 'doc2'") as wrong:
         store.add_feedback(FeedbackEvent("r1", "doc2", "resource", "click", "key:tester"))
@@ -151,9 +154,9 @@ def test_suppression_keeps_only_a_hash_and_erasure_outranks_opt_out(store: Store
 
 
 def test_erasure_deletes_what_names_the_person_and_nothing_else(store: Store) -> None:
-    store.log_recommendation(logged("r1", caller_person="cy", people=("ada", "bob")))
-    store.log_recommendation(logged("r2", caller_person="ada", people=("bob",)))
-    store.log_recommendation(logged("r3", caller_person="cy", people=("bob",)))
+    store.log_recommendation(logged("r1", caller_person="cy", caller="cy", people=("ada", "bob")))
+    store.log_recommendation(logged("r2", caller_person="ada", caller="ada", people=("bob",)))
+    store.log_recommendation(logged("r3", caller_person="cy", caller="cy", people=("bob",)))
     store.add_feedback(FeedbackEvent("r1", "ada", "person", "contacted", "cy"))
     store.add_feedback(FeedbackEvent("r1", "bob", "person", "click", "cy"))
     store.add_feedback(FeedbackEvent("r2", "bob", "person", "contacted", "ada"))
@@ -176,7 +179,7 @@ def test_erasure_deletes_what_names_the_person_and_nothing_else(store: Store) ->
 def test_the_store_serves_many_threads_at_once(store: Store) -> None:
     def work(n: int) -> None:
         store.log_recommendation(logged(f"r{n}"))
-        store.add_feedback(FeedbackEvent(f"r{n}", "doc1", "resource", "click", "t"))
+        store.add_feedback(FeedbackEvent(f"r{n}", "doc1", "resource", "click", "key:tester"))
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for thread in threads:
@@ -219,3 +222,17 @@ def test_a_sqlite_file_in_a_missing_folder_is_unavailable(tmp_path: Path) -> Non
 def test_a_url_that_is_not_one_says_what_to_write() -> None:
     with pytest.raises(StoreUnavailableError, match="not a SQLAlchemy URL"):
         Store("whoknows.db")
+
+
+def test_long_ids_and_callers_are_kept_whole_on_every_engine(store: Store) -> None:
+    long_id = "wiki/" + "deeply/nested/" * 60 + "page.md"
+    caller = "jwt:" + "x" * 700
+    store.log_recommendation(logged("r1", caller=caller, resources=(long_id,)))
+    store.add_feedback(FeedbackEvent("r1", long_id, "resource", "helpful", caller))
+    with store.engine.connect() as connection:
+        assert connection.execute(select(feedback.c.item_id)).scalar_one() == long_id
+
+
+def test_an_overlong_key_name_is_refused_with_the_limit(store: Store) -> None:
+    with pytest.raises(StoreError, match="at most 200 characters"):
+        store.create_key("k" * 201, [])
