@@ -282,3 +282,42 @@ def test_a_person_repeated_across_files_names_the_first_file(tmp_path: Path) -> 
     docs = write_jsonl(tmp_path / "d.jsonl", [{"id": "d", "title": "t"}])
     (problem,) = ingest.run([docs], [first, second]).report.skipped
     assert str(problem) == f"{second}:2 [id]: duplicate person id 'p1', first seen at {first}:1"
+
+
+def test_a_blank_group_is_refused_rather_than_made_public(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "docs.jsonl",
+        [
+            {"id": "open", "title": "t", "text": "x", "allowed_groups": []},
+            {"id": "shut", "title": "t", "text": "x", "allowed_groups": ["finance", " "]},
+            {"id": "blank", "title": "t", "text": "x", "allowed_groups": "  "},
+            {"id": "kept", "title": "t", "text": "x", "allowed_groups": "finance; hr"},
+        ],
+    )
+    result = ingest.run([path], [])
+    assert {d.id: d.allowed_groups for d in result.documents} == {
+        "open": (),
+        "kept": ("finance", "hr"),
+    }
+    assert {(p.line, p.field) for p in result.report.skipped} == {
+        (2, "allowed_groups"),
+        (3, "allowed_groups"),
+    }
+
+
+def test_opt_out_is_read_from_json_and_csv(tmp_path: Path) -> None:
+    people = write_jsonl(
+        tmp_path / "people.jsonl",
+        [{"id": "a", "name": "A", "opt_out": True}, {"id": "b", "name": "B"}],
+    )
+    csv = tmp_path / "more.csv"
+    csv.write_text("id,name,opt_out\nc,C,yes\nd,D,no\ne,E,maybe\n")
+    docs = write_jsonl(tmp_path / "docs.jsonl", [{"id": "d1", "title": "t", "text": "x"}])
+    result = ingest.run([docs], [people, csv])
+    assert {p.id: p.opt_out for p in result.people} == {
+        "a": True,
+        "b": False,
+        "c": True,
+        "d": False,
+    }
+    assert [(p.line, p.field) for p in result.report.skipped] == [(4, "opt_out")]
