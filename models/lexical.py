@@ -15,8 +15,9 @@ from typing import Any
 import bm25s
 import numpy as np
 import Stemmer
+from scipy import sparse
 
-from models.arrays import Vectors
+from models.arrays import Ids, Vectors
 from models.exceptions import ArtifactFormatError
 
 _stemmer = Stemmer.Stemmer("english")
@@ -43,6 +44,7 @@ class LexicalIndex:
     def __init__(self, retriever: Any, size: int) -> None:
         self._retriever = retriever
         self.size = size
+        self._terms: tuple[sparse.csr_array, sparse.csc_array] | None = None
 
     @classmethod
     def build(cls, texts: Sequence[str]) -> LexicalIndex:
@@ -63,6 +65,45 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         scores: Vectors = np.asarray(self._retriever.get_scores(terms), dtype=np.float32)
         return scores
+
+    def feedback_scores(self, rows: Ids, terms: int) -> Vectors:
+        """The BM25 of every item for the words that weigh most in ``rows``.
+
+        Pseudo-relevance feedback in the manner of RM3: each feedback item's
+        BM25 term weights become a distribution over its words, the
+        distributions are averaged, and the ``terms`` heaviest words form a new
+        query weighted by their share; 0 everywhere if there is no feedback.
+
+        Args:
+            rows: the feedback items (e.g. the best few of a first ranking).
+            terms: how many expansion words to keep.
+        """
+        if len(rows) == 0 or self.size == 0 or terms <= 0:
+            return np.zeros(self.size, dtype=np.float32)
+        by_item, by_word = self._term_weights()
+        chosen = by_item[np.asarray(rows, dtype=np.int64)]
+        totals = np.asarray(chosen.sum(axis=1)).ravel()
+        inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+        mass = np.asarray(chosen.multiply(inverse[:, None]).sum(axis=0)).ravel()
+        words = np.argsort(-mass, kind="stable")[:terms]
+        words = words[mass[words] > 0]
+        if len(words) == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        weights = mass[words] / mass[words].sum()
+        scores = np.asarray(by_word[:, words] @ weights).ravel()[: self.size]
+        return scores.astype(np.float32)
+
+    def _term_weights(self) -> tuple[sparse.csr_array, sparse.csc_array]:
+        """The (items, words) BM25 weights, by item and by word, made once."""
+        if self._terms is None:
+            stored = self._retriever.scores
+            words = len(stored["indptr"]) - 1
+            by_word = sparse.csc_array(
+                (stored["data"], stored["indices"], stored["indptr"]),
+                shape=(int(stored["num_docs"]), words),
+            )
+            self._terms = (sparse.csr_array(by_word), by_word)
+        return self._terms
 
     def save(self, directory: Path) -> None:
         """Write the index files into a (new) directory."""

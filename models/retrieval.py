@@ -10,7 +10,10 @@ like:
 - ``lexical``: BM25 over title, text, tags and author names;
 - ``title_lexical``: BM25 over the title alone (a question's or report's title
   names its subject in few words);
-- ``rrf``: reciprocal rank fusion of the dense and lexical rankings (k = 60).
+- ``rrf``: reciprocal rank fusion of the dense and lexical rankings (k = 60);
+- ``feedback``: pseudo-relevance feedback (RM3-style): BM25 of the words that
+  weigh most in the three best documents by ``rrf``, mixed half and half with
+  the query's own BM25 (both scaled to the query's best candidate).
 
 Fusion is one of: ``learned`` (a linear ranker over all four, see
 models.ranker), ``rrf``, or a single retriever (``dense``, ``lexical``) for
@@ -32,10 +35,15 @@ from models.index import VectorIndex
 from models.lexical import LexicalIndex
 from models.ranker import LinearRanker, Matrix, standardise
 
-RESOURCE_FEATURES = ("dense", "first_passage", "lexical", "title_lexical", "rrf")
+RESOURCE_FEATURES = ("dense", "first_passage", "lexical", "title_lexical", "rrf", "feedback")
 _COLUMN = {name: i for i, name in enumerate(RESOURCE_FEATURES)}
 FUSIONS = ("learned", "rrf", "dense", "lexical")
 RRF_K = 60
+#: Pseudo-relevance feedback: this many best documents by rrf give this many
+#: expansion words, mixed with the query's own BM25 at this share.
+FEEDBACK_DOCUMENTS = 3
+FEEDBACK_TERMS = 10
+FEEDBACK_ORIGINAL = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,9 +193,10 @@ class DocumentRetriever:
         dense_rank = _ranks(dense, np.isin(rows, dense_rows))
         lexical_rank = _ranks(lexical, np.isin(rows, lexical_rows))
         rrf = _reciprocal(dense_rank) + _reciprocal(lexical_rank)
+        feedback = self._feedback(rows, rrf, lexical)
         return Candidates(
             rows=rows,
-            features=np.column_stack([dense, first, lexical, titles, rrf]),
+            features=np.column_stack([dense, first, lexical, titles, rrf, feedback]),
             best_passage=best,
             dense_rank=dense_rank,
             lexical_rank=lexical_rank,
@@ -238,6 +247,18 @@ class DocumentRetriever:
             contributions=None if contributions is None else contributions[order],
             lexical_scores=found.lexical_scores,
         )
+
+    def _feedback(self, rows: Ids, rrf: Matrix, lexical: Matrix) -> Matrix:
+        """The candidates' BM25 for the query expanded from its best documents by rrf.
+
+        The feedback documents are candidates, so they obey the query's filters.
+        """
+        best = rows[np.argsort(-rrf, kind="stable")[:FEEDBACK_DOCUMENTS]]
+        expanded = self.lexical.feedback_scores(best, FEEDBACK_TERMS)[rows].astype(np.float64)
+        mixed: Matrix = FEEDBACK_ORIGINAL * _scaled(lexical) + (1 - FEEDBACK_ORIGINAL) * _scaled(
+            expanded
+        )
+        return mixed
 
     def _dense_candidates(
         self, vector: Vectors, passages: Mask, wanted: int
@@ -314,6 +335,13 @@ def _ranks(scores: Matrix, proposed: Mask) -> Ids:
     if proposed.any():
         ranks[proposed] = rankdata(-scores[proposed], method="min").astype(np.int64)
     return ranks
+
+
+def _scaled(scores: Matrix) -> Matrix:
+    """Scores divided by the largest (unchanged if none is positive)."""
+    top = float(scores.max()) if len(scores) else 0.0
+    out: Matrix = scores / top if top > 0 else scores
+    return out
 
 
 def _reciprocal(ranks: Ids) -> Matrix:

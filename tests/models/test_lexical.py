@@ -37,3 +37,27 @@ def test_an_empty_collection_is_allowed(tmp_path: Path) -> None:
     assert index.scores("anything").shape == (0,)
     index.save(tmp_path / "bm25")
     assert LexicalIndex.load(tmp_path / "bm25", 0).scores("x").shape == (0,)
+
+
+def test_feedback_finds_documents_that_share_the_feedback_words() -> None:
+    index = LexicalIndex.build(
+        [
+            "kafka consumer lag partitions rebalance",
+            "consumer group rebalance partitions offsets",
+            "roof tiles broken after the storm",
+        ]
+    )
+    scores = index.feedback_scores(np.array([0]), terms=5)
+    # The second document shares feedback words with the first, the third none.
+    assert scores[1] > 0 and scores[2] == 0 and scores[0] > scores[1]
+    assert not index.feedback_scores(np.array([], dtype=np.int64), terms=5).any()
+
+
+def test_feedback_survives_save_and_load(tmp_path: Path) -> None:
+    index = LexicalIndex.build(["alpha beta", "beta gamma", "delta"])
+    index.save(tmp_path / "bm25")
+    loaded = LexicalIndex.load(tmp_path / "bm25", 3)
+    np.testing.assert_allclose(
+        loaded.feedback_scores(np.array([1]), 3), index.feedback_scores(np.array([1]), 3)
+    )
+    assert LexicalIndex.build([]).feedback_scores(np.array([0]), 3).shape == (0,)
