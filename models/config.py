@@ -32,6 +32,10 @@ class RecommenderConfig:
         resource_ranker: JSON file of the learned resource ranker; None for the default.
         people_model: learned, or one expertise feature ranking alone (e.g. model2).
         people_ranker: JSON file of the learned people ranker; None for the default.
+        evidence_ranker: JSON file of the ranker that orders the documents whose
+            evidence ranks people (learned fusion; it leaves out the query-expansion
+            feature, which helps reading lists but blurs who wrote about the query);
+            None for the default.
         candidate_documents: how many top documents vote for people.
         temperature: softmax temperature of Model 2 over z-scored document scores.
         evidence_per_person: evidence documents reported per person.
@@ -50,6 +54,7 @@ class RecommenderConfig:
     resource_ranker: str | None = None
     people_model: str = "learned"
     people_ranker: str | None = None
+    evidence_ranker: str | None = None
     candidate_documents: int = 100
     temperature: float = 1.0
     evidence_per_person: int = 3
@@ -81,7 +86,7 @@ class RecommenderConfig:
                 raise ConfigurationError(
                     f"{name} must be one of {', '.join(allowed)}, not {getattr(self, name)!r}"
                 )
-        for name in ("resource_ranker", "people_ranker"):
+        for name in ("resource_ranker", "people_ranker", "evidence_ranker"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ConfigurationError(f"{name} must be the path of a ranker JSON file")
         if not isinstance(self.role_weights, Mapping) or not all(

@@ -170,10 +170,10 @@ class LinearRanker:
         return cls.from_dict(data, str(path))
 
 
-def default_ranker(task: str) -> LinearRanker:
-    """The ranker shipped with whoknows, learned on the development judgments."""
-    path = Path(__file__).with_name("rankers") / f"{task}.json"
-    return LinearRanker.from_dict(json.loads(path.read_text("utf-8")), f"default {task} ranker")
+def default_ranker(name: str) -> LinearRanker:
+    """A shipped ranker (resources, people or evidence), learned on the dev judgments."""
+    path = Path(__file__).with_name("rankers") / f"{name}.json"
+    return LinearRanker.from_dict(json.loads(path.read_text("utf-8")), f"default {name} ranker")
 
 
 def query_weights(grades: npt.NDArray[np.int64]) -> Matrix:

@@ -97,6 +97,11 @@ class Recommender:
             depth=config.retrieval_depth,
         )
         self.people_model = ExpertiseModel(evidence, config.expertise, self.rankers.get("people"))
+        evidence_ranker = self.rankers.get("evidence")
+        if evidence_ranker is not None:
+            if evidence_ranker.task != "resources":
+                raise ConfigurationError("the evidence ranker must be a resources ranker")
+            evidence_ranker.check_features(RESOURCE_FEATURES)
         hidden = np.array([p.opt_out for p in corpus.people], dtype=bool)
         hidden.flags.writeable = False
         self._hidden = hidden
@@ -334,18 +339,21 @@ class Recommender:
         if hidden.any():
             people_mask = people_mask & ~hidden
         vector = self.encoder.encode_queries([text])
-        ranking = self.retriever.rank(
-            vector,
-            text,
-            doc_mask,
-            passage_mask,
-            max(limit_resources, self.config.candidate_documents if limit_people else 0),
+        retriever = self.retriever
+        found = retriever.candidates(
+            vector, text, doc_mask, passage_mask, max(retriever.depth, limit_resources)
         )
-        resources = tuple(
-            self._resource_hit(ranking, i) for i in range(min(limit_resources, len(ranking)))
-        )
+        ranking = retriever.fuse(found, limit_resources)
+        resources = tuple(self._resource_hit(ranking, i) for i in range(len(ranking)))
         people: tuple[PersonHit, ...] = ()
         if limit_people:
+            # People are judged by the documents that best match the query itself.
+            evidence = self.rankers.get("evidence")
+            ranking = retriever.fuse(
+                found,
+                self.config.candidate_documents,
+                ranker=evidence if retriever.fusion == "learned" else None,
+            )
             profiles = self.profile_index.search(vector, PROFILE_CANDIDATES, allowed=people_mask)
             found = profiles.ids[0] >= 0
             experts = self.people_model.rank(
@@ -471,12 +479,13 @@ class Recommender:
 def _rankers(config: RecommenderConfig) -> dict[str, LinearRanker]:
     """The rankers a configuration needs: from its files, or the shipped defaults."""
     rankers = {}
-    for task, used, path in (
+    for name, used, path in (
         ("resources", config.fusion == "learned", config.resource_ranker),
         ("people", config.people_model == "learned", config.people_ranker),
+        ("evidence", config.fusion == "learned", config.evidence_ranker),
     ):
         if used:
-            rankers[task] = LinearRanker.load(Path(path)) if path else default_ranker(task)
+            rankers[name] = LinearRanker.load(Path(path)) if path else default_ranker(name)
     return rankers
 
 

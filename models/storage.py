@@ -27,7 +27,11 @@ PASSAGE_INDEX_FILE = "passages.faiss"
 PROFILE_INDEX_FILE = "profiles.faiss"
 LEXICAL_DIR = "lexical"
 TITLES_DIR = "lexical_titles"
-RANKER_FILES = {"resources": "ranker-resources.json", "people": "ranker-people.json"}
+RANKER_FILES = {
+    "resources": "ranker-resources.json",
+    "people": "ranker-people.json",
+    "evidence": "ranker-evidence.json",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,7 @@ def load_params(path: Path | None) -> Params:
         config,
         resource_ranker=_beside(path, config.resource_ranker),
         people_ranker=_beside(path, config.people_ranker),
+        evidence_ranker=_beside(path, config.evidence_ranker),
     )
     return Params(config=config, encoder=folder, seed=seed, train=train)
 

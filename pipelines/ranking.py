@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,9 @@ from pipelines.evaluate import DEPTH, Dataset, by_rank, load_dataset, score
 from pipelines.exceptions import PipelineError
 
 RESOURCE_METHODS = tuple(f for f in FUSIONS if f != "learned") + ("learned",)
+#: What the evidence ranker (the documents people are judged by) learns from: the
+#: query expansion helps reading lists but blurs who wrote about the query itself.
+EVIDENCE_FEATURES = tuple(f for f in RESOURCE_FEATURES if f != "feedback")
 PEOPLE_METHODS = (*PEOPLE_FEATURES, "learned")
 #: Inverse L2 strength per task, chosen by cross-validation on the dev sets.
 REGULARISATION = {"resources": 1.0, "people": 0.01}
@@ -128,11 +131,14 @@ def prepare(
     return collection
 
 
-def resource_group(collection: Collection, query: JudgedQuery) -> Group:
-    """The query's candidate documents: features and grades."""
+def resource_group(
+    collection: Collection, query: JudgedQuery, features: Sequence[str] = RESOURCE_FEATURES
+) -> Group:
+    """The query's candidate documents: the named features, and grades."""
     documents = collection.recommender.corpus.documents
     grades = np.array([query.resources.get(documents[r].id, 0) for r in query.candidates.rows])
-    return query.candidates.features, grades.astype(np.int64)
+    columns = [RESOURCE_FEATURES.index(f) for f in features]
+    return query.candidates.features[:, columns], grades.astype(np.int64)
 
 
 def people_candidates(
@@ -166,14 +172,22 @@ def people_candidates(
 
 @dataclass(frozen=True, slots=True)
 class Rankers:
-    """The rankers learned from some judged queries; None where there was nothing to learn."""
+    """The rankers learned from some judged queries; None where there was nothing to learn.
+
+    Attributes:
+        resources: orders the resources returned (every RESOURCE_FEATURE).
+        people: orders the people.
+        evidence: orders the documents whose evidence ranks people (EVIDENCE_FEATURES).
+    """
 
     resources: LinearRanker | None
     people: LinearRanker | None
+    evidence: LinearRanker | None = None
 
-    def present(self) -> list[LinearRanker]:
-        """The rankers that could be learned."""
-        return [r for r in (self.resources, self.people) if r is not None]
+    def present(self) -> dict[str, LinearRanker]:
+        """The rankers that could be learned, by name (their file stem)."""
+        named = {"resources": self.resources, "people": self.people, "evidence": self.evidence}
+        return {name: r for name, r in named.items() if r is not None}
 
 
 def fit_rankers(
@@ -198,12 +212,14 @@ def fit_rankers(
     chosen = list(queries) if queries is not None else [q for c in collections for q in c.queries]
     names = sorted({q.dataset for q in chosen})
 
-    def resources_from(subset: Sequence[JudgedQuery]) -> LinearRanker | None:
-        groups = [resource_group(by_name[q.dataset], q) for q in subset if q.resources]
+    def resources_from(
+        subset: Sequence[JudgedQuery], features: Sequence[str] = RESOURCE_FEATURES
+    ) -> LinearRanker | None:
+        groups = [resource_group(by_name[q.dataset], q, features) for q in subset if q.resources]
         try:
             return fit(
                 "resources",
-                RESOURCE_FEATURES,
+                features,
                 groups,
                 regularisation=strength["resources"],
                 info={"trained_on": names},
@@ -212,17 +228,18 @@ def fit_rankers(
             return None  # no resource judgments: documents are ranked by rrf instead
 
     resources = resources_from(chosen)
+    evidence = resources_from(chosen, EVIDENCE_FEATURES)
     judged = [q for q in chosen if q.people]
     groups: list[Group] = []
     splits = min(inner_folds, len(chosen))
     parts = KFold(splits, shuffle=True, random_state=seed).split(chosen) if splits >= 2 else []
     ranker_of: dict[int, LinearRanker | None] = {}
     for rest, held in parts:
-        inner = resources_from([chosen[i] for i in rest]) or resources
+        inner = resources_from([chosen[i] for i in rest], EVIDENCE_FEATURES) or evidence
         ranker_of.update({id(chosen[i]): inner for i in held})
     for query in judged:
         ids, matrix = people_candidates(
-            by_name[query.dataset], query, ranker_of.get(id(query), resources)
+            by_name[query.dataset], query, ranker_of.get(id(query), evidence)
         )
         groups.append((matrix, np.array([query.people.get(i, 0) for i in ids], dtype=np.int64)))
     try:
@@ -236,7 +253,7 @@ def fit_rankers(
         )
     except ConfigurationError:
         people = None
-    return Rankers(resources, people)
+    return Rankers(resources, people, evidence)
 
 
 def compare(
@@ -273,7 +290,7 @@ def compare(
         learned = fit_rankers(
             collections, [pooled[i] for i in train], regularisation=regularisation, seed=seed
         )
-        resources, people = learned.resources, learned.people
+        resources, people, evidence = learned.resources, learned.people, learned.evidence
         for i in test:
             query = pooled[i]
             collection = by_name[query.dataset]
@@ -289,7 +306,7 @@ def compare(
                     ids = [documents[r].id for r in ranking.rows]
                     table["resources"][method][query.query_id] = by_rank(ids)
             if query.people:
-                ids, matrix = people_candidates(collection, query, resources)
+                ids, matrix = people_candidates(collection, query, evidence)
                 for method in PEOPLE_METHODS:
                     if method == "learned":
                         if people is None:
@@ -334,13 +351,13 @@ def markdown_table(comparison: Comparison) -> str:
 
 
 def save_rankers(
-    rankers: Sequence[LinearRanker], directory: Path, info: dict[str, Any]
+    rankers: Mapping[str, LinearRanker], directory: Path, info: dict[str, Any]
 ) -> list[Path]:
-    """Write resources.json and people.json (those given), recording how they were made."""
+    """Write <name>.json for each ranker given (resources, people, evidence), with how."""
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for ranker in rankers:
-        path = directory / f"{ranker.task}.json"
+    for name, ranker in rankers.items():
+        path = directory / f"{name}.json"
         dataclasses.replace(ranker, info={**ranker.info, **info}).save(path)
         written.append(path)
     return written

@@ -133,13 +133,14 @@ def compare(
 def train_ranker(
     datasets: DatasetsArgument,
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Folder for resources.json and people.json.")
+        Path,
+        typer.Option("--out", help="Folder for resources.json, people.json and evidence.json."),
     ],
     params: ParamsOption = None,
     encoder: EncoderOption = None,
     cache_dir: CacheOption = default_cache_dir(),
 ) -> None:
-    """Fit the resources and people rankers on every judged query of the datasets."""
+    """Fit the resources, people and evidence rankers on every judged query of the datasets."""
     from pipelines import ranking
     from pipelines.params import load_params
 
@@ -159,7 +160,7 @@ def train_ranker(
     for task, ranker in (("resources", rankers.resources), ("people", rankers.people)):
         if ranker is None:
             console.print(f"[yellow]no {task} judgments[/]: no {task} ranker written")
-    for ranker, path in zip(rankers.present(), written, strict=True):
+    for ranker, path in zip(rankers.present().values(), written, strict=True):
         weights = ", ".join(
             f"{f} {w:+.3f}" for f, w in zip(ranker.features, ranker.weights, strict=True)
         )

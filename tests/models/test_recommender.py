@@ -11,6 +11,7 @@ from models.encoder import Encoder
 from models.exceptions import (
     ArtifactError,
     ArtifactFormatError,
+    ConfigurationError,
     EncoderMismatchError,
     InvalidFilterError,
     InvalidQueryError,
@@ -176,3 +177,49 @@ def test_building_over_a_folder_that_is_not_an_index_is_refused(
     with pytest.raises(ArtifactError, match="refusing to replace"):
         tiny.save(tmp_path)
     assert (tmp_path / "mine.txt").exists()
+
+
+def test_people_are_judged_by_the_evidence_ranker(
+    tiny: Recommender, encoder: Encoder, tmp_path: Path
+) -> None:
+    # The evidence ranker orders the documents that vote for people; the shipped
+    # one leaves out the query-expansion feature that the resources ranker uses.
+    assert "feedback" in tiny.rankers["resources"].features
+    assert "feedback" not in tiny.rankers["evidence"].features
+    tiny.save(tmp_path / "idx")
+    assert (tmp_path / "idx" / "ranker-evidence.json").is_file()
+    # A lexical-only evidence ranker changes who is found for a query only dense
+    # retrieval understands, and leaves the resources alone.
+    lexical = LinearRanker("resources", ("lexical",), (1.0,))
+    swapped = Recommender(
+        encoder=tiny.encoder,
+        corpus=tiny.corpus,
+        passage_index=tiny.passage_index,
+        profile_index=tiny.profile_index,
+        lexical=tiny.lexical,
+        titles=tiny.titles,
+        evidence=tiny.evidence,
+        rankers={**tiny.rankers, "evidence": lexical},
+        config=tiny.config,
+        manifest=tiny.manifest,
+    )
+    question = "who can fix the shingles on top of our building"
+    before, after = tiny.recommend(question), swapped.recommend(question)
+    assert [h.document.id for h in before.resources] == [h.document.id for h in after.resources]
+    assert [e.document.id for h in before.people for e in h.evidence] != [
+        e.document.id for h in after.people for e in h.evidence
+    ]
+    people = LinearRanker("people", ("model2",), (1.0,))
+    with pytest.raises(ConfigurationError, match="evidence ranker must be a resources ranker"):
+        Recommender(
+            encoder=tiny.encoder,
+            corpus=tiny.corpus,
+            passage_index=tiny.passage_index,
+            profile_index=tiny.profile_index,
+            lexical=tiny.lexical,
+            titles=tiny.titles,
+            evidence=tiny.evidence,
+            rankers={**tiny.rankers, "evidence": people},
+            config=tiny.config,
+            manifest=tiny.manifest,
+        )
