@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.embedding_cache import default_cache_dir
+from pipelines.store.database import DEFAULT_URL
 
 
 class Settings(BaseSettings):
@@ -55,7 +56,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "WHOKNOWS_MLFLOW_TRACKING_URI"),
     )
 
-    database_url: str = "sqlite:///whoknows.db"
+    database_url: str = DEFAULT_URL
     anonymous: bool = False
     jwt_issuer: str | None = None
     jwt_audience: str | None = None

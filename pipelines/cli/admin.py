@@ -16,11 +16,10 @@ from rich.table import Table
 
 from models.exceptions import ConfigurationError
 from pipelines.cli.common import console, errors, out
+from pipelines.store.database import DEFAULT_URL
 
 if TYPE_CHECKING:
     from pipelines.store import Store
-
-DEFAULT_DATABASE_URL = "sqlite:///whoknows.db"
 
 DatabaseOption = Annotated[
     str,
@@ -52,7 +51,7 @@ def create_key(
     person: Annotated[
         str | None, typer.Option("--person", help="The person id the key acts for.")
     ] = None,
-    database_url: DatabaseOption = DEFAULT_DATABASE_URL,
+    database_url: DatabaseOption = DEFAULT_URL,
 ) -> None:
     """Make an API key and print its secret, once, on stdout."""
     with errors():
@@ -70,7 +69,7 @@ def create_key(
 @keys.command("revoke")
 def revoke_key(
     name: Annotated[str, typer.Argument(help="The key's name.")],
-    database_url: DatabaseOption = DEFAULT_DATABASE_URL,
+    database_url: DatabaseOption = DEFAULT_URL,
 ) -> None:
     """Revoke an API key for good; its name is never reused."""
     with errors():
@@ -81,7 +80,7 @@ def revoke_key(
 
 
 @keys.command("list")
-def list_keys(database_url: DatabaseOption = DEFAULT_DATABASE_URL) -> None:
+def list_keys(database_url: DatabaseOption = DEFAULT_URL) -> None:
     """List the API keys (never their secrets), revoked ones included."""
     with errors():
         with _open(database_url) as store:
@@ -113,7 +112,7 @@ def export(
         str | None,
         typer.Option("--to", help="Last day (included) or ISO-8601 time (excluded), UTC."),
     ] = None,
-    database_url: DatabaseOption = DEFAULT_DATABASE_URL,
+    database_url: DatabaseOption = DEFAULT_URL,
 ) -> None:
     """Write feedback as queries.jsonl, qrels_resources.tsv and qrels_people.tsv."""
     with errors():
@@ -129,7 +128,7 @@ def export(
 
 
 @db.command("upgrade")
-def upgrade(database_url: DatabaseOption = DEFAULT_DATABASE_URL) -> None:
+def upgrade(database_url: DatabaseOption = DEFAULT_URL) -> None:
     """Migrate the database to the newest schema (opening it does so too)."""
     from pipelines.store import database
 

@@ -285,13 +285,13 @@ def query(
 
 def _erased(database_url: str | None) -> set[str]:
     """The id hashes of people erased on request, from the store if there is one."""
-    from pipelines.cli.admin import DEFAULT_DATABASE_URL
     from pipelines.store import Store
+    from pipelines.store.database import DEFAULT_FILE, DEFAULT_URL
 
     if not database_url:
-        if not Path("whoknows.db").is_file():
+        if not Path(DEFAULT_FILE).is_file():
             return set()
-        database_url = DEFAULT_DATABASE_URL
+        database_url = DEFAULT_URL
     with Store.open(database_url) as store:
         return {digest for digest, reason in store.suppressed().items() if reason == "erasure"}
 

@@ -21,7 +21,9 @@ from sqlalchemy.pool import StaticPool
 from pipelines.exceptions import StoreUnavailableError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
-DEFAULT_URL = "sqlite:///whoknows.db"
+#: The store's file in the working directory, when no URL is given.
+DEFAULT_FILE = "whoknows.db"
+DEFAULT_URL = f"sqlite:///{DEFAULT_FILE}"
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
 
