@@ -179,19 +179,14 @@ class Corpus:
         return sorted(n for n in names if n)
 
     @cached_property
-    def _restricted(self) -> list[tuple[int, frozenset[str]]]:
-        return [
-            (row, frozenset(d.allowed_groups))
-            for row, d in enumerate(self.documents)
-            if d.allowed_groups
-        ]
+    def _restricted(self) -> list[int]:
+        return [row for row, d in enumerate(self.documents) if d.allowed_groups]
 
     def _visible(self, groups: frozenset[str]) -> Mask:
         """Documents a caller of these groups may see: public ones and those shared with them."""
         visible = np.ones(len(self.documents), dtype=bool)
-        for row, allowed in self._restricted:
-            if allowed.isdisjoint(groups):
-                visible[row] = False
+        for row in self._restricted:
+            visible[row] = self.documents[row].visible_to(groups)
         return visible
 
     @staticmethod
