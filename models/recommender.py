@@ -340,17 +340,17 @@ class Recommender:
             people_mask = people_mask & ~hidden
         vector = self.encoder.encode_queries([text])
         retriever = self.retriever
-        found = retriever.candidates(
+        candidates = retriever.candidates(
             vector, text, doc_mask, passage_mask, max(retriever.depth, limit_resources)
         )
-        ranking = retriever.fuse(found, limit_resources)
+        ranking = retriever.fuse(candidates, limit_resources)
         resources = tuple(self._resource_hit(ranking, i) for i in range(len(ranking)))
         people: tuple[PersonHit, ...] = ()
         if limit_people:
             # People are judged by the documents that best match the query itself.
             evidence = self.rankers.get("evidence")
             ranking = retriever.fuse(
-                found,
+                candidates,
                 self.config.candidate_documents,
                 ranker=evidence if retriever.fusion == "learned" else None,
             )

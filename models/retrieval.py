@@ -153,30 +153,18 @@ class DocumentRetriever:
         starts = np.searchsorted(corpus.passages[:, 0], np.arange(len(corpus.documents)))
         self._first_passage = starts.astype(np.int64)
 
-    def rank(
-        self,
-        vector: Vectors,
-        text: str,
-        documents: Mask,
-        passages: Mask,
-        wanted: int,
-    ) -> DocumentRanking:
-        """The best ``wanted`` allowed documents for a query.
+    def candidates(
+        self, vector: Vectors, text: str, documents: Mask, passages: Mask, depth: int
+    ) -> Candidates:
+        """What both retrievers propose, each candidate scored by both; :meth:`fuse` orders them.
 
         Args:
             vector: the query's embedding.
             text: the query's words, for BM25.
             documents: which documents may be returned.
             passages: which passages may be searched (those of allowed documents).
-            wanted: how many documents to return at most.
+            depth: how many documents each retriever proposes.
         """
-        found = self.candidates(vector, text, documents, passages, max(self.depth, wanted))
-        return self.fuse(found, wanted)
-
-    def candidates(
-        self, vector: Vectors, text: str, documents: Mask, passages: Mask, depth: int
-    ) -> Candidates:
-        """What both retrievers propose, each candidate scored by both."""
         dense_rows, dense_best, dense_scores = self._dense_candidates(vector, passages, depth)
         lexical_scores = self.lexical.scores(text)
         allowed = documents & (lexical_scores > 0)
