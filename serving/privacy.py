@@ -45,6 +45,8 @@ class PrivacySync:
         self.clock = clock
         self._lock = threading.Lock()
         self._checked = float("-inf")
+        # person id hash -> id, for the recommender last seen: hashed once per index
+        self._ids: tuple[Recommender, dict[str, str]] | None = None
 
     def prepare(self, recommender: Recommender) -> None:
         """At load: record the profile opt-outs, then hide everyone suppressed."""
@@ -75,8 +77,14 @@ class PrivacySync:
     def _apply(self, recommender: Recommender) -> None:
         assert self.store is not None
         suppressed = self.store.suppressed()
-        hidden = recommender.hide_people(
-            p.id for p in recommender.corpus.people if person_hash(p.id) in suppressed
-        )
+        ids = self._hashed(recommender)
+        hidden = recommender.hide_people(ids[h] for h in suppressed if h in ids)
         if hidden:
             log.info("%d people hidden on request (opt-out or erasure)", hidden)
+
+    def _hashed(self, recommender: Recommender) -> dict[str, str]:
+        """The index's people by the hash under which privacy requests name them."""
+        if self._ids is None or self._ids[0] is not recommender:
+            ids = {person_hash(p.id): p.id for p in recommender.corpus.people}
+            self._ids = (recommender, ids)
+        return self._ids[1]

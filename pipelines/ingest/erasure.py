@@ -37,19 +37,18 @@ def erase_people(
     if not hashes:
         return Erased(list(documents), list(people), 0)
     wanted = set(hashes)
-    erased: set[str] = set()
-
-    def gone(person_id: str) -> bool:
-        if person_hash(person_id) in wanted:
-            erased.add(person_id)
-            return True
-        return False
-
-    kept_people = [p for p in people if not gone(p.id)]
+    # Every id named anywhere, hashed once: authors need not be in the people files.
+    named = {p.id for p in people} | {
+        person for d in documents for person in (*d.authors, *(c.person for c in d.contributions))
+    }
+    erased = {person for person in named if person_hash(person) in wanted}
+    if not erased:
+        return Erased(list(documents), list(people), 0)
+    kept_people = [p for p in people if p.id not in erased]
     kept_documents = []
     for document in documents:
-        authors = tuple(a for a in document.authors if not gone(a))
-        contributions = tuple(c for c in document.contributions if not gone(c.person))
+        authors = tuple(a for a in document.authors if a not in erased)
+        contributions = tuple(c for c in document.contributions if c.person not in erased)
         if authors != document.authors or contributions != document.contributions:
             document = replace(document, authors=authors, contributions=contributions)
         kept_documents.append(document)
