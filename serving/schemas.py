@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models.records import Document, Person, ResourceType
 from models.results import PersonHit, PersonProfile, Recommendations, ResourceHit
 from pipelines.store import Analytics
+from pipelines.store.records import Action, ItemKind
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=50)]
 
@@ -290,8 +291,8 @@ class FeedbackIn(Strict):
         min_length=1, max_length=64, description="The id of the recommendation response."
     )
     item_id: str = Field(min_length=1, max_length=1000, description="The resource or person id.")
-    item_kind: Literal["resource", "person"]
-    action: Literal["click", "helpful", "not_helpful", "contacted"]
+    item_kind: ItemKind
+    action: Action
 
 
 class FeedbackOut(BaseModel):
