@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
@@ -81,3 +82,11 @@ def test_retrain_then_promote(
     experiment = mlflow.get_experiment_by_name(tracking.EXPERIMENT)
     assert experiment.artifact_location == (tmp_path / "mlruns").as_uri()
     assert any((tmp_path / "mlruns").iterdir())
+
+
+def test_expert_signals_ceiling(small_dataset: Path, tmp_path: Path) -> None:
+    notebook, _ = execute("4.0-expert-signals-ceiling.ipynb", tmp_path, dataset=str(small_dataset), folds=3)
+    text = outputs(notebook)
+    assert "queries with judged experts" in text and "recent_30d" in text
+    assert "logistic regression" in text
+    assert re.search(r"best cross-validated RR@10: [01]\.\d{3}", text)
