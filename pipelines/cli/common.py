@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,9 +59,17 @@ def errors() -> Iterator[None]:
         raise typer.Exit(130) from None
 
 
+#: Without a terminal (CI, a job log, a pipe) progress is a plain line per stage
+#: at its start, at every further tenth of it, at least this often, and at its end.
+PLAIN_PROGRESS_SECONDS = 30.0
+
+
 @contextmanager
 def progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A (stage, done, total) callback drawing one bar per stage."""
+    """A (stage, done, total) callback: bars on a terminal, plain lines otherwise."""
+    if not console.is_terminal:
+        yield _plain_progress()
+        return
     bars = Progress(
         TextColumn("{task.description:<16}"),
         BarColumn(),
@@ -78,6 +87,29 @@ def progress() -> Iterator[Callable[[str, int, int], None]]:
 
     with bars:
         yield update
+
+
+def _plain_progress() -> Callable[[str, int, int], None]:
+    started: dict[str, float] = {}
+    last: dict[str, tuple[int, float]] = {}  # stage -> (tenths reported, when)
+
+    def update(stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        tenths = 10 * done // total if total > 0 else 10
+        first = stage not in last
+        if first:
+            started[stage] = now
+        elif done < total:
+            reported, when = last[stage]
+            if tenths <= reported and now - when < PLAIN_PROGRESS_SECONDS:
+                return
+        elif last[stage][0] > 10:
+            return  # the end was already reported
+        last[stage] = (11 if done >= total else tenths, now)
+        elapsed = f", {now - started[stage]:.0f} s" if not first else ""
+        console.print(f"{stage}: {done}/{total}{elapsed}", highlight=False)
+
+    return update
 
 
 DatasetsArgument = Annotated[

@@ -171,3 +171,20 @@ def test_serve_names_the_conflict_when_both_come_from_the_environment(
     nothing = runner.invoke(app, ["serve"])
     assert nothing.exit_code == 2 and "--index DIR or WHOKNOWS_INDEX_DIR" in nothing.output
     assert served == []
+
+
+def test_progress_without_a_terminal_is_a_line_per_tenth() -> None:
+    from pipelines.cli import common
+
+    assert not common.console.is_terminal
+    with common.console.capture() as captured, common.progress() as update:
+        for done in range(0, 101):
+            update("embed passages", done, 100)
+        update("embed passages", 100, 100)
+        update("queries", 3, 3)
+    lines = captured.get().splitlines()
+    assert lines[0] == "embed passages: 0/100"
+    assert [line.split(",")[0] for line in lines[1:11]] == [
+        f"embed passages: {n}/100" for n in range(10, 101, 10)
+    ]
+    assert lines[11:] == ["queries: 3/3"] and len(lines) == 12
