@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +17,7 @@ from rich.table import Table
 from models.exceptions import ConfigurationError
 from pipelines.cli.common import console, errors, out
 from pipelines.store.database import DEFAULT_URL
+from pipelines.store.records import as_utc
 
 if TYPE_CHECKING:
     from pipelines.store import Store
@@ -157,4 +158,4 @@ def parse_time(value: str | None, option: str, *, end_of_day: bool = False) -> d
         ) from None
     if end_of_day and len(text) == 10:
         parsed += timedelta(days=1)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return as_utc(parsed)

@@ -7,7 +7,7 @@ an edited one).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from pipelines.store.records import as_utc
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every engine.
@@ -43,7 +45,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         """UTC in; without a zone on SQLite, which would drop it anyway."""
         if value is None:
             return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        value = as_utc(value)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
@@ -51,7 +53,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return as_utc(value)
 
 
 metadata = MetaData()
@@ -82,6 +84,7 @@ recommendations = Table(
     Column("index_version", String(200), nullable=False),
     Column("best_relevance", Float, nullable=True),
 )
+
 
 recommended_items = Table(
     "recommended_items",

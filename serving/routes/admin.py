@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from models.exceptions import InvalidQueryError, UnknownPersonError
+from pipelines.store.records import as_utc, utcnow
 from serving.deps import AdminDep, CallerDep, RecommenderDep, SettingsDep, StoreDep
 from serving.errors import Forbidden
 from serving.schemas import AnalyticsOut, PrivacyOut, Problem
@@ -81,11 +82,11 @@ def analytics(
     People who opted out or were erased are not counted.
     """
     try:
-        until = _utc(end) if end is not None else datetime.now(UTC)
+        until = as_utc(end) if end is not None else utcnow()
     except OverflowError:
         raise InvalidQueryError("'to' is out of range", field="to") from None
     try:
-        since = _utc(start) if start is not None else until - DEFAULT_WINDOW
+        since = as_utc(start) if start is not None else until - DEFAULT_WINDOW
     except OverflowError:
         raise InvalidQueryError(
             "'from' is out of range; give it explicitly", field="from"
@@ -97,7 +98,3 @@ def analytics(
     }
     report = store.analytics(since, until, people=people, gap_threshold=settings.gap_threshold)
     return AnalyticsOut.of(report)
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
