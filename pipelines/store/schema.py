@@ -86,17 +86,22 @@ recommendations = Table(
 )
 
 
-recommended_items = Table(
-    "recommended_items",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
+def _recommendation_id() -> Column[str]:
+    """The recommendation a row belongs to; the row is deleted with it."""
+    return Column(
         "recommendation_id",
         String(64),
         ForeignKey("recommendations.id", ondelete="CASCADE"),
         nullable=False,
         index=True,
-    ),
+    )
+
+
+recommended_items = Table(
+    "recommended_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    _recommendation_id(),
     Column("kind", String(16), nullable=False),
     Column("item_id", Text, nullable=False),
     Column("rank", Integer, nullable=False),
@@ -108,13 +113,7 @@ feedback = Table(
     "feedback",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column(
-        "recommendation_id",
-        String(64),
-        ForeignKey("recommendations.id", ondelete="CASCADE"),
-        nullable=False,
-        index=True,
-    ),
+    _recommendation_id(),
     Column("item_id", Text, nullable=False),
     Column("item_kind", String(16), nullable=False),
     Column("action", String(16), nullable=False),
