@@ -25,12 +25,12 @@ import jwt
 
 from models.exceptions import ConfigurationError
 from pipelines.store import Store
+from pipelines.store.store import SECRET_PREFIX
 from serving.config import Settings
 from serving.errors import Unauthenticated
 
 log = logging.getLogger("whoknows.serving")
 
-KEY_PREFIX = "wk_"
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
@@ -85,7 +85,7 @@ class Authenticator:
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
             raise Unauthenticated("the Authorization header must be 'Bearer <API key or token>'")
-        if credential.startswith(KEY_PREFIX):
+        if credential.startswith(SECRET_PREFIX):
             return self._from_key(credential)
         if self._jwt_key is None:
             raise Unauthenticated("unknown API key (keys start with 'wk_'); tokens are not enabled")
