@@ -424,19 +424,22 @@ class Store:
         except (OperationalError, InterfaceError) as exc:
             raise self._unavailable(exc) from exc
         except DataError as exc:
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-            raise StoreError(f"the database refused a value: {reason}") from exc
+            raise StoreError(f"the database refused a value: {_reason(exc)}") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise self._unavailable(exc) from exc
             raise
 
     def _unavailable(self, exc: DBAPIError) -> StoreUnavailableError:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         return StoreUnavailableError(
-            f"the database {database.masked(self.url)} is unavailable ({reason}); check "
+            f"the database {database.masked(self.url)} is unavailable ({_reason(exc)}); check "
             "WHOKNOWS_DATABASE_URL and that the server is running"
         )
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The first line of what the database driver said."""
+    return str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
 
 
 def _insert_ignoring_duplicates(connection: Connection, table: Table, column: str) -> Insert:
