@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from models.embedding_cache import default_cache_dir
 from pipelines.store.database import DEFAULT_URL
 
+#: Person fields the API can return besides the id; WHOKNOWS_PROFILE_FIELDS picks among them.
+PROFILE_FIELDS = ("name", "title", "department", "location", "bio", "skills")
+
 
 class Settings(BaseSettings):
     """Everything the service reads from its environment.
@@ -64,9 +67,7 @@ class Settings(BaseSettings):
     jwt_algorithms: list[str] = Field(default_factory=lambda: ["RS256"])
     jwt_groups_claim: str = "groups"
     jwt_admin_group: str | None = None
-    profile_fields: list[str] = Field(
-        default_factory=lambda: ["name", "title", "department", "location", "bio", "skills"]
-    )
+    profile_fields: list[str] = Field(default_factory=lambda: list(PROFILE_FIELDS))
     rate_limit: int = Field(default=120, ge=0)
     max_body_bytes: int = Field(default=65536, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)

@@ -12,6 +12,7 @@ from models.records import Document, Person, ResourceType
 from models.results import PersonHit, PersonProfile, Recommendations, ResourceHit
 from pipelines.store import Analytics
 from pipelines.store.records import Action, ItemKind
+from serving.config import PROFILE_FIELDS
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=50)]
 
@@ -107,10 +108,6 @@ class EvidenceOut(BaseModel):
     )
     role: str = Field(description="What the person did in it: author, answered, ...")
     share: float = Field(description="Its share of the evidence listed for this person.")
-
-
-#: Person fields the API can return besides the id; WHOKNOWS_PROFILE_FIELDS picks among them.
-PROFILE_FIELDS = ("name", "title", "department", "location", "bio", "skills")
 
 
 def profile_fields(person: Person, allowed: Sequence[str]) -> dict[str, Any]:
