@@ -53,8 +53,9 @@ def run(
         documents: JSONL files in the normalised format, folders of Markdown, text,
             HTML and PDF files, or single such files.
         people: JSONL or CSV files of people.
-        erased: sha256 hashes of the ids of people erased on request
-            (``Store.suppressed()``); they are dropped from people and documents.
+        erased: sha256 hashes of the ids of people erased on request (the
+            ``erasure`` entries of ``Store.suppressed()``); they are dropped from
+            people and documents.
         progress: told (what, done, total) as folders are read.
 
     Raises:

@@ -43,8 +43,9 @@ def export_judgments(
 ) -> ExportSummary:
     """Write the judgments of recommendations made in [start, end) into ``out_dir``.
 
-    The three files replace earlier ones only once all are written, so a crash
-    leaves the old export (or none), never half of one.
+    The three files replace earlier ones only once all are written in full, so a
+    crash while writing leaves the old export (or none); the three renames that
+    follow are not one atomic step.
     """
     query = (
         select(
