@@ -14,6 +14,11 @@ from serving.config import Settings
 LOOPBACK = ("127.0.0.1", 50000)
 
 
+def bearer(credential: str) -> dict[str, str]:
+    """The Authorization header that presents an API key or a token."""
+    return {"Authorization": f"Bearer {credential}"}
+
+
 def anonymous_client(recommender: Recommender, **settings: object) -> TestClient:
     """The real app with anonymous loopback access (as `make run`) and an in-memory store."""
     app = create_app(

@@ -34,7 +34,7 @@ from pipelines.store import Store
 from serving.app import create_app
 from serving.config import Settings
 from tests.conftest import tiny_records
-from tests.serving.conftest import LOOPBACK
+from tests.serving.conftest import LOOPBACK, bearer
 
 QUERY = {"query": "kafka consumer lag"}
 RECOMMEND = "/v1/recommendations"
@@ -103,10 +103,6 @@ def serve(tiny: Recommender) -> Iterator[Serve]:
             return Service(stack.enter_context(client), store)
 
         yield start
-
-
-def bearer(credential: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {credential}"}
 
 
 def assert_unauthenticated(response: Response) -> None:

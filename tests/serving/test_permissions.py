@@ -26,7 +26,7 @@ from pipelines.store.schema import recommended_items
 from serving.app import create_app
 from serving.config import Settings
 from tests.conftest import SAMPLE, tiny_records
-from tests.serving.conftest import LOOPBACK
+from tests.serving.conftest import LOOPBACK, bearer
 
 GROUPS = ("finance", "hr", "engineering", "legal")
 #: Random (question, caller, limits, filters) combinations the randomized test asks.
@@ -97,7 +97,7 @@ def test_nothing_restricted_is_returned_named_or_counted(world: World) -> None:
         response = world.client.post(
             "/v1/recommendations",
             json=body,
-            headers={"Authorization": f"Bearer {world.keys[groups]}"},
+            headers=bearer(world.keys[groups]),
         )
         assert response.status_code == 200, response.text
         answer = response.json()
@@ -125,7 +125,7 @@ def test_a_hidden_resource_is_exactly_as_missing(world: World) -> None:
     document_id, allowed = next(iter(world.restricted.items()))
     outsider = next(k for k in world.keys if not visible(allowed, k))
     member = next((k for k in world.keys if visible(allowed, k)), None)
-    headers = {"Authorization": f"Bearer {world.keys[outsider]}"}
+    headers = bearer(world.keys[outsider])
     hidden = world.client.get(f"/v1/resources/{document_id}", headers=headers)
     missing = world.client.get("/v1/resources/no-such-document", headers=headers)
     assert hidden.status_code == missing.status_code == 404
@@ -133,7 +133,7 @@ def test_a_hidden_resource_is_exactly_as_missing(world: World) -> None:
         "no-such-document", document_id
     )
     if member is not None:
-        headers = {"Authorization": f"Bearer {world.keys[member]}"}
+        headers = bearer(world.keys[member])
         assert world.client.get(f"/v1/resources/{document_id}", headers=headers).status_code == 200
 
 
@@ -145,9 +145,7 @@ def test_a_profile_lists_only_documents_the_caller_may_see(world: World) -> None
                 counts[author] = counts.get(author, 0) + 1
     person = max(counts, key=counts.__getitem__)
     for groups, secret in world.keys.items():
-        response = world.client.get(
-            f"/v1/people/{person}", headers={"Authorization": f"Bearer {secret}"}
-        )
+        response = world.client.get(f"/v1/people/{person}", headers=bearer(secret))
         assert response.status_code == 200
         shown = [d["id"] for d in response.json()["documents"]]
         assert all(visible(world.restricted.get(d), groups) for d in shown), (groups, shown)
@@ -171,9 +169,7 @@ def test_no_expert_is_revealed_through_a_restricted_document(encoder: Encoder) -
             body = {"query": query, "limit_people": 4}
             seen = {}
             for name, secret in (("public", public), ("data", data)):
-                response = client.post(
-                    "/v1/recommendations", json=body, headers={"Authorization": f"Bearer {secret}"}
-                )
+                response = client.post("/v1/recommendations", json=body, headers=bearer(secret))
                 assert response.status_code == 200
                 seen[name] = {p["id"] for p in response.json()["people"]}
             assert "cy" not in seen["public"], query

@@ -15,7 +15,7 @@ from pipelines.store import Store, person_hash
 from serving.app import create_app
 from serving.config import Settings
 from tests.conftest import tiny_records
-from tests.serving.conftest import LOOPBACK
+from tests.serving.conftest import LOOPBACK, bearer
 
 KAFKA = {"query": "kafka consumer lag", "limit_people": 4, "limit_resources": 8}
 
@@ -28,10 +28,6 @@ class Service:
     admin: dict[str, str]
     ada: dict[str, str]
     cy: dict[str, str]
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture
