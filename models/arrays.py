@@ -13,5 +13,7 @@ Vectors = npt.NDArray[np.float32]
 Ids = npt.NDArray[np.int64]
 #: A boolean mask over ids or rows.
 Mask = npt.NDArray[np.bool_]
+#: float64 values of candidates x features (or any 2-d table of scores).
+Matrix = npt.NDArray[np.float64]
 #: Called as (stage, done, total) while a long job runs, to draw progress.
 Progress = Callable[[str, int, int], None]

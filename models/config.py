@@ -3,6 +3,10 @@
 They come from params.yaml (through pipelines.params), are saved in the index
 manifest, and are read back when the index is loaded, so a served index always
 ranks the way it was built and evaluated.
+
+This is the one place their defaults are written (params.yaml repeats them, and a
+test keeps the two equal): the expertise and evidence models get views of these
+values (``RecommenderConfig().expertise``) that have no defaults of their own.
 """
 
 from __future__ import annotations
@@ -12,11 +16,19 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from models.evidence import DEFAULT_ROLE_WEIGHTS, EvidenceConfig
+from models.evidence import EvidenceConfig
 from models.exceptions import ConfigurationError
 from models.expertise import PEOPLE_MODELS, ExpertiseConfig
 from models.index import INDEX_KINDS
 from models.retrieval import FUSIONS
+
+#: How much each role ties a person to a document (params.yaml: recommender.role_weights).
+DEFAULT_ROLE_WEIGHTS: Mapping[str, float] = {
+    "author": 1.0,
+    "accepted_answer": 1.0,
+    "answered": 0.6,
+    "asked": 0.1,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 import numpy as np
 from scipy import sparse
@@ -26,13 +25,7 @@ from models.arrays import Mask
 from models.lexical import LexicalIndex
 from models.records import Document, Person
 
-#: How much each role ties a person to a document.
-DEFAULT_ROLE_WEIGHTS: Mapping[str, float] = {
-    "author": 1.0,
-    "accepted_answer": 1.0,
-    "answered": 0.6,
-    "asked": 0.1,
-}
+#: The weight of a role that ``role_weights`` does not name.
 UNKNOWN_ROLE_WEIGHT = 0.5
 #: Roles at least this strong count as having written the document (Model 1,
 #: activity, experience, topics); asking a question does not.
@@ -44,7 +37,8 @@ _WRITING_CHARS = 3000
 
 @dataclass(frozen=True, slots=True)
 class EvidenceConfig:
-    """How contributions become evidence.
+    """How contributions become evidence: a view of models.config.RecommenderConfig,
+    which holds their defaults (``RecommenderConfig().expertise.evidence``).
 
     Attributes:
         role_weights: evidence weight of each contribution role.
@@ -52,14 +46,13 @@ class EvidenceConfig:
         recency_floor: the least old evidence counts, as a share of new evidence.
     """
 
-    role_weights: Mapping[str, float] | None = None
-    recency_half_life_days: float = 365.0
-    recency_floor: float = 0.25
+    role_weights: Mapping[str, float]
+    recency_half_life_days: float
+    recency_floor: float
 
     def role_weight(self, role: str) -> float:
-        """The evidence weight of a role."""
-        table = self.role_weights if self.role_weights is not None else DEFAULT_ROLE_WEIGHTS
-        return float(table.get(role, UNKNOWN_ROLE_WEIGHT))
+        """The evidence weight of a role (UNKNOWN_ROLE_WEIGHT for one not listed)."""
+        return float(self.role_weights.get(role, UNKNOWN_ROLE_WEIGHT))
 
     def decay(self, age_days: float | None) -> float:
         """The share of its weight that evidence of this age keeps (None: undated)."""
@@ -143,10 +136,6 @@ class EvidenceIndex:
         if lexical is None:  # loading an index reads it instead of building it
             lexical = LexicalIndex.build(_writings(documents, len(people), self.writing))
         self.lexical = lexical
-
-    def save(self, directory: Path) -> None:
-        """Write what cannot be recomputed cheaply at load (the BM25 over people)."""
-        self.lexical.save(directory / PEOPLE_LEXICAL_DIR)
 
     def totals(self, allowed: Mask | None) -> _Totals:
         """People x department activity and experience, and people x tag counts.

@@ -29,15 +29,16 @@ alone (for comparison).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
-from models.arrays import Ids, Mask, Vectors
+from models.arrays import Ids, Mask, Matrix, Vectors
 from models.evidence import ACTIVITY_HALF_LIVES, EvidenceConfig, EvidenceIndex
 from models.exceptions import ConfigurationError
-from models.ranker import LinearRanker, Matrix
+from models.features import Features
+from models.ranker import LinearRanker
 from models.retrieval import DocumentRanking
 
 PEOPLE_FEATURES = (
@@ -76,7 +77,6 @@ CENTRED_FEATURES = frozenset(
 )
 PEOPLE_SCALING = tuple("centre" if f in CENTRED_FEATURES else "z" for f in PEOPLE_FEATURES)
 CANDIDATES_PER_SOURCE = 50
-PROFILE_CANDIDATES = 200
 #: The query's departments and topics are read off this many of its best documents.
 DEPARTMENT_DOCUMENTS = 20
 TOPIC_DOCUMENTS = 10
@@ -84,7 +84,8 @@ TOPIC_DOCUMENTS = 10
 
 @dataclass(frozen=True, slots=True)
 class ExpertiseConfig:
-    """Parameters of the expertise model.
+    """Parameters of the expertise model: a view of models.config.RecommenderConfig,
+    which holds their defaults (``RecommenderConfig().expertise``).
 
     Attributes:
         model: ``learned`` or the name of one feature that ranks alone.
@@ -94,11 +95,11 @@ class ExpertiseConfig:
         evidence: how contributions become evidence (roles, recency).
     """
 
-    model: str = "learned"
-    candidate_documents: int = 100
-    temperature: float = 1.0
-    evidence_per_person: int = 3
-    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    model: str
+    candidate_documents: int
+    temperature: float
+    evidence_per_person: int
+    evidence: EvidenceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,12 +135,12 @@ class PeopleCandidates:
 
     Attributes:
         rows: candidate rows in the corpus.
-        features: (candidates, PEOPLE_FEATURES).
+        features: their PEOPLE_FEATURES.
         votes: (top documents, people) Model 2 votes, for the evidence lists.
     """
 
     rows: Ids
-    features: Matrix
+    features: Features
     votes: sparse.csr_array
 
 
@@ -199,31 +200,34 @@ def people_candidates(
         )
     else:
         model1 = evidence.lexical.scores(query).astype(np.float64)
-    matrix = np.column_stack(
-        [
-            _column_sums(votes),
-            combsum,
-            combsum * count,
-            _column_sums(weights.multiply(np.exp(scaled)[:, None])) * count,
-            np.where(np.isfinite(best), 1.0 / (1.0 + best), 0.0),
-            _column_sums(present[: min(10, len(top))]),
-            np.asarray(model1).ravel(),
-            profile,
-            totals.recent[ACTIVITY_HALF_LIVES[0]] @ departments,
-            totals.recent[ACTIVITY_HALF_LIVES[1]] @ departments,
-            totals.experience @ departments,
-            _tag_match(evidence, totals.tags, top[:TOPIC_DOCUMENTS], softmax[:TOPIC_DOCUMENTS]),
-        ]
+    features = Features.of(
+        PEOPLE_FEATURES,
+        {
+            "model2": _column_sums(votes),
+            "combsum": combsum,
+            "combmnz": combsum * count,
+            "expcombmnz": _column_sums(weights.multiply(np.exp(scaled)[:, None])) * count,
+            "best_rank": np.where(np.isfinite(best), 1.0 / (1.0 + best), 0.0),
+            "top10": _column_sums(present[: min(10, len(top))]),
+            "model1": model1,
+            "profile": profile,
+            "activity_recent": totals.recent[ACTIVITY_HALF_LIVES[0]] @ departments,
+            "activity_year": totals.recent[ACTIVITY_HALF_LIVES[1]] @ departments,
+            "experience": totals.experience @ departments,
+            "tag_match": _tag_match(
+                evidence, totals.tags, top[:TOPIC_DOCUMENTS], softmax[:TOPIC_DOCUMENTS]
+            ),
+        },
     )
     # Every source is cut to its best allowed people, never before the filter.
     sources = [
         np.flatnonzero((count > 0) & people),
-        _best(np.where(people, matrix[:, PEOPLE_FEATURES.index("activity_recent")], 0.0)),
-        _best(np.where(people, matrix[:, PEOPLE_FEATURES.index("model1")], 0.0)),
+        _best(np.where(people, features.column("activity_recent"), 0.0)),
+        _best(np.where(people, features.column("model1"), 0.0)),
         profiles[0][people[profiles[0]]],
     ]
     rows = np.unique(np.concatenate(sources).astype(np.int64))
-    return PeopleCandidates(rows, matrix[rows], votes)
+    return PeopleCandidates(rows, features.take(rows), votes)
 
 
 class ExpertiseModel:
@@ -250,6 +254,19 @@ class ExpertiseModel:
         self.config = config
         self.ranker = ranker
 
+    def candidates(
+        self,
+        ranking: DocumentRanking,
+        query: str,
+        profiles: tuple[Ids, Vectors],
+        people: Mask,
+        documents: Mask | None = None,
+    ) -> PeopleCandidates:
+        """The allowed candidate people of a query and their features (see people_candidates)."""
+        return people_candidates(
+            self.evidence, self.config, ranking, query, profiles, people, documents
+        )
+
     def rank(
         self,
         ranking: DocumentRanking,
@@ -260,25 +277,21 @@ class ExpertiseModel:
         documents: Mask | None = None,
     ) -> list[ExpertScore]:
         """The best ``limit`` allowed people for a query."""
-        found = people_candidates(
-            self.evidence, self.config, ranking, query, profiles, people, documents
-        )
+        found = self.candidates(ranking, query, profiles, people, documents)
         if len(found.rows) == 0 or limit == 0:
             return []
         if self.config.model == "learned":
             assert self.ranker is not None
-            contributions = self.ranker.contributions(found.features, PEOPLE_FEATURES)
-            names = self.ranker.features
+            contributions = self.ranker.contributions(found.features)
         else:
-            contributions = found.features[:, [PEOPLE_FEATURES.index(self.config.model)]]
-            names = (self.config.model,)
-        scores = contributions.sum(axis=1)
+            contributions = found.features.select((self.config.model,))
+        scores = contributions.values.sum(axis=1)
         order = np.argsort(-scores, kind="stable")[:limit]
         by_person = sparse.csc_array(found.votes)
         results = []
         for i in order:
             signals: dict[str, float] = {}
-            for name, value in zip(names, contributions[i], strict=True):
+            for name, value in zip(contributions.names, contributions.values[i], strict=True):
                 signals[SIGNALS[name]] = signals.get(SIGNALS[name], 0.0) + float(value)
             person = int(found.rows[i])
             results.append(

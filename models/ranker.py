@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from models.arrays import Vectors
+from models.arrays import Matrix, Vectors
 from models.exceptions import ConfigurationError
+from models.features import Features
 
 FORMAT = "whoknows-ranker"
 FORMAT_VERSION = 1
 TASKS = ("resources", "people")
-Matrix = npt.NDArray[np.float64]
-#: One query's candidates: their feature matrix and their relevance grades.
+#: One query's candidates: their feature matrix (columns as named to fit()) and grades.
 Group = tuple[Matrix, npt.NDArray[np.int64]]
 
 
@@ -96,22 +96,20 @@ class LinearRanker:
                 f"the {self.task} ranker uses unknown features {missing}; known: {list(available)}"
             )
 
-    def contributions(self, features: Matrix, names: Sequence[str] | None = None) -> Matrix:
+    def contributions(self, features: Features) -> Features:
         """Per candidate and feature, weight times scaled value: what each signal added.
 
-        Args:
-            features: (candidates, features) in the ranker's feature order, or in the
-                order of ``names`` if given (the ranker's columns are picked from it).
-            names: the names of the columns of ``features``.
-        """
-        if names is not None:
-            features = features[:, [list(names).index(f) for f in self.features]]
-        contributions: Matrix = standardise(features, self.scaling) * np.asarray(self.weights)
-        return contributions
+        The ranker's features are picked from ``features`` by name.
 
-    def score(self, features: Matrix, names: Sequence[str] | None = None) -> Vectors:
+        Raises:
+            KeyError: ``features`` lacks one of the ranker's features.
+        """
+        values = features.select(self.features).values
+        return Features(self.features, standardise(values, self.scaling) * np.asarray(self.weights))
+
+    def score(self, features: Features) -> Vectors:
         """One score per candidate; higher is better."""
-        scores: Vectors = self.contributions(features, names).sum(axis=1).astype(np.float32)
+        scores: Vectors = self.contributions(features).values.sum(axis=1).astype(np.float32)
         return scores
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,37 +8,42 @@ Everything the service answers can be had in a notebook::
     answer = recommender.recommend("how do I stake ADA?", limit_people=3)
     for hit in answer.people:
         print(hit.person.name, hit.signals, [e.document.title for e in hit.evidence])
+
+A query goes through two steps, which ranker training also uses, so that what
+is trained is what is served: :meth:`Recommender.retrieve` (the documents both
+retrievers propose, within the caller's filters and groups), then the resources
+ranking (:meth:`Recommender.rank_documents`) and the people ranking
+(models.people, whose features :meth:`Recommender.people_candidates` returns).
+How the parts are built and read is models.assembly's business.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
+from models import assembly
 from models.arrays import Progress
 from models.artifact import Manifest, atomic_directory
 from models.config import RecommenderConfig
-from models.corpus import Corpus
 from models.embeddings import Embeddings
-from models.encoder import Encoder, check_compatible, encoder_entry, recorded_model_path
-from models.evidence import EvidenceIndex
+from models.encoder import Encoder
 from models.exceptions import (
-    ArtifactFormatError,
     ConfigurationError,
     InvalidQueryError,
     UnknownPersonError,
     UnknownResourceError,
 )
-from models.expertise import PROFILE_CANDIDATES, ExpertiseModel
-from models.index import VectorIndex, create_index
-from models.lexical import LexicalIndex
-from models.ranker import LinearRanker, default_ranker
+from models.expertise import ExpertiseModel, PeopleCandidates
+from models.people import PeopleFinder
+from models.ranker import LinearRanker
 from models.records import Document, Person
 from models.results import (
+    DEFAULT_LIMIT,
     AuthoredDocument,
     Evidence,
     Filters,
@@ -47,8 +52,7 @@ from models.results import (
     Recommendations,
     ResourceHit,
 )
-from models.retrieval import RESOURCE_FEATURES, DocumentRanking, DocumentRetriever, lexical_texts
-from models.storage import IndexParts, data_hash
+from models.retrieval import RESOURCE_FEATURES, DocumentRanking, DocumentRetriever, Retrieval
 
 #: The most results one call may ask for (the HTTP API allows fewer).
 MAX_LIMIT = 1000
@@ -61,83 +65,44 @@ class Recommender:
 
     Use :meth:`build` to index records, :meth:`save` to write the index
     directory, and :meth:`load` to read it back.
+
+    Args:
+        made: the parts, encoder, parameters and manifest (models.assembly).
+
+    Raises:
+        ConfigurationError: a ranker is missing or of the wrong task for the configuration.
     """
 
-    def __init__(
-        self,
-        *,
-        encoder: Encoder,
-        corpus: Corpus,
-        passage_index: VectorIndex,
-        profile_index: VectorIndex,
-        lexical: LexicalIndex,
-        titles: LexicalIndex,
-        evidence: EvidenceIndex,
-        rankers: Mapping[str, LinearRanker],
-        config: RecommenderConfig,
-        manifest: Manifest,
-    ) -> None:
-        self.encoder = encoder
-        self.corpus = corpus
-        self.passage_index = passage_index
-        self.profile_index = profile_index
-        self.lexical = lexical
-        self.titles = titles
-        self.evidence = evidence
-        self.rankers = dict(rankers)
-        self.config = config
-        self.manifest = manifest
-        self.retriever = DocumentRetriever(
-            corpus,
-            passage_index,
-            lexical,
-            titles,
+    def __init__(self, made: assembly.Assembly) -> None:
+        self._made = made
+        parts, config = made.parts, made.config
+        self._corpus = parts.corpus
+        self._encoder = made.encoder
+        self._retriever = DocumentRetriever(
+            parts.corpus,
+            parts.passages,
+            parts.lexical,
+            parts.titles,
             fusion=config.fusion,
-            ranker=self.rankers.get("resources"),
+            ranker=parts.rankers.get("resources"),
             depth=config.retrieval_depth,
         )
-        self.people_model = ExpertiseModel(evidence, config.expertise, self.rankers.get("people"))
-        evidence_ranker = self.rankers.get("evidence")
+        evidence_ranker = parts.rankers.get("evidence")
         if evidence_ranker is not None:
             if evidence_ranker.task != "resources":
                 raise ConfigurationError("the evidence ranker must be a resources ranker")
             evidence_ranker.check_features(RESOURCE_FEATURES)
-        hidden = np.array([p.opt_out for p in corpus.people], dtype=bool)
+        self._people = PeopleFinder(
+            self._retriever,
+            parts.profiles,
+            ExpertiseModel(parts.evidence, config.expertise, parts.rankers.get("people")),
+            evidence_ranker if config.fusion == "learned" else None,
+        )
+        hidden = np.array([p.opt_out for p in parts.corpus.people], dtype=bool)
         hidden.flags.writeable = False
         self._hidden = hidden
 
-    @property
-    def hidden_people(self) -> frozenset[str]:
-        """Ids of the people never shown: opted out in their profile or on request."""
-        return frozenset(self.corpus.people[int(row)].id for row in np.flatnonzero(self._hidden))
-
-    def is_hidden(self, person_id: str) -> bool:
-        """Whether a person is kept out of every answer (False for unknown ids)."""
-        row = self.corpus.person_rows.get(person_id)
-        return row is not None and bool(self._hidden[row])
-
-    def hide_people(self, person_ids: Iterable[str]) -> int:
-        """Keep people out of every later answer: results, evidence, authors, profiles.
-
-        For people who opted out or were erased while the index is served; a
-        rebuild leaves erased people out of the index itself. Unknown ids are
-        ignored (they may belong to another index).
-
-        Returns:
-            How many people were newly hidden.
-        """
-        rows = [self.corpus.person_rows[i] for i in person_ids if i in self.corpus.person_rows]
-        hidden = self._hidden.copy()
-        before = int(hidden.sum())
-        hidden[rows] = True
-        hidden.flags.writeable = False
-        self._hidden = hidden  # replaced whole, so concurrent queries see old or new
-        return int(hidden.sum()) - before
-
-    @property
-    def index_version(self) -> str:
-        """Label of the build: creation time and data hash."""
-        return self.manifest.index_version
+    # building and storing
 
     @classmethod
     def build(
@@ -159,16 +124,9 @@ class Recommender:
             progress: told about each stage as (stage, done, total).
         """
         config = config or RecommenderConfig()
-        _rankers(config)  # fail on a bad ranker file before minutes of work
+        assembly.rankers_of(config)  # fail on a bad ranker file before minutes of work
         encoder = encoder or Encoder()
-        embeddings = Embeddings.compute(
-            documents,
-            people,
-            encoder,
-            passage_tokens=config.passage_tokens,
-            passage_overlap=config.passage_overlap,
-            progress=progress,
-        )
+        embeddings = assembly.embed(documents, people, encoder, config, progress)
         return cls.from_embeddings(embeddings, encoder=encoder, config=config, progress=progress)
 
     @classmethod
@@ -186,54 +144,7 @@ class Recommender:
             EncoderMismatchError: ``encoder`` is not the one that made the embeddings.
             ConfigurationError: the embeddings were made with another passage size.
         """
-        config = config or RecommenderConfig()
-        rankers = _rankers(config)
-        check_compatible(embeddings.encoder, encoder, Path("(embeddings)"))
-        made = (embeddings.passage_tokens, embeddings.passage_overlap)
-        if made != (config.passage_tokens, config.passage_overlap):
-            raise ConfigurationError(
-                f"the embeddings were made with passages of {made[0]} tokens overlapping by "
-                f"{made[1]}, the parameters ask for {config.passage_tokens} and "
-                f"{config.passage_overlap}; embed again with these parameters"
-            )
-        report = progress or (lambda stage, done, total: None)
-        corpus = embeddings.corpus
-        passage_index = create_index(config.index_kind, encoder.dimension, len(corpus.passages))
-        passage_index.build(
-            embeddings.passage_vectors, np.arange(len(corpus.passages), dtype=np.int64)
-        )
-        profile_index = create_index("flat", encoder.dimension)
-        profile_index.build(embeddings.profile_vectors, embeddings.profile_rows)
-        report("index words", 0, 1)
-        lexical = LexicalIndex.build(lexical_texts(corpus))
-        titles = LexicalIndex.build([d.title for d in corpus.documents])
-        evidence = EvidenceIndex(corpus.documents, corpus.people, config.expertise.evidence)
-        report("index words", 1, 1)
-        manifest = Manifest(
-            encoder=encoder_entry(encoder),
-            counts={
-                "documents": len(corpus.documents),
-                "people": len(corpus.people),
-                "passages": len(corpus.passages),
-                "profiles": len(embeddings.profile_rows),
-            },
-            data_hash=data_hash(corpus, config.to_dict(), encoder.info.fingerprint, rankers),
-            created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            index_kind=passage_index.kind,
-            params=config.to_dict(),
-        )
-        return cls(
-            encoder=encoder,
-            corpus=corpus,
-            passage_index=passage_index,
-            profile_index=profile_index,
-            lexical=lexical,
-            titles=titles,
-            evidence=evidence,
-            rankers=rankers,
-            config=config,
-            manifest=manifest,
-        )
+        return cls(assembly.assemble(embeddings, encoder, config or RecommenderConfig(), progress))
 
     def save(self, path: str | Path, extras: Mapping[str, str] | None = None) -> Path:
         """Write the index directory, replacing any previous one all at once.
@@ -243,20 +154,11 @@ class Recommender:
             extras: more text files to put in it, by file name (e.g. a build report).
         """
         target = Path(path)
-        parts = IndexParts(
-            self.corpus,
-            self.passage_index,
-            self.profile_index,
-            self.lexical,
-            self.titles,
-            self.evidence.lexical,
-            self.rankers,
-        )
         with atomic_directory(target) as tmp:
             for name, content in (extras or {}).items():
                 (tmp / name).write_text(content, encoding="utf-8")
-            parts.write(tmp)
-            self.manifest.write(tmp)
+            self._made.parts.write(tmp)
+            self._made.manifest.write(tmp)
         return target
 
     @classmethod
@@ -280,45 +182,169 @@ class Recommender:
             EncoderMismatchError: the encoder is not the one the index was built with.
             EncoderLoadError: the encoder cannot be loaded.
         """
-        directory = Path(path)
-        manifest = Manifest.read(directory)
-        if encoder is None:
-            encoder = Encoder(model_path or recorded_model_path(manifest.encoder))
-        check_compatible(manifest.encoder, encoder, directory)
-        for _attempt in range(3):
-            parts = IndexParts.read(directory, manifest)
-            # A rebuild may have replaced the directory while the files were read.
-            again = Manifest.read(directory)
-            if again == manifest:
-                break
-            manifest = again
-            check_compatible(manifest.encoder, encoder, directory)
-        else:
-            raise ArtifactFormatError(f"the index at {directory} kept changing while it was read")
-        config = RecommenderConfig.from_dict(manifest.params)
-        return cls(
-            encoder=encoder,
-            corpus=parts.corpus,
-            passage_index=parts.passages,
-            profile_index=parts.profiles,
-            lexical=parts.lexical,
-            titles=parts.titles,
-            evidence=EvidenceIndex(
-                parts.corpus.documents,
-                parts.corpus.people,
-                config.expertise.evidence,
-                parts.people_lexical,
-            ),
-            rankers=parts.rankers,
-            config=config,
-            manifest=manifest,
+        model = Path(model_path) if model_path is not None else None
+        return cls(assembly.read(Path(path), encoder, model))
+
+    # what the index is
+
+    @property
+    def config(self) -> RecommenderConfig:
+        """The build and ranking parameters (as saved in the manifest)."""
+        return self._made.config
+
+    @property
+    def manifest(self) -> Manifest:
+        """The description of the build: encoder, counts, data hash, parameters."""
+        return self._made.manifest
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder of queries: the one the index's vectors were made with."""
+        return self._encoder
+
+    @property
+    def index_version(self) -> str:
+        """Label of the build: creation time and data hash."""
+        return self._made.manifest.index_version
+
+    @property
+    def rankers(self) -> Mapping[str, LinearRanker]:
+        """The learned rankers in use, by task (resources, people, evidence)."""
+        return MappingProxyType(self._made.parts.rankers)
+
+    @property
+    def documents(self) -> Sequence[Document]:
+        """Every document of the index, hidden or not, in row order."""
+        return self._corpus.documents
+
+    @property
+    def people(self) -> Sequence[Person]:
+        """Every person of the index, hidden or not, in row order."""
+        return self._corpus.people
+
+    @property
+    def departments(self) -> list[str]:
+        """Every department named by a document or a person, sorted."""
+        return self._corpus.departments
+
+    # people and privacy
+
+    def has_person(self, person_id: str) -> bool:
+        """Whether the index holds this person (hidden or not)."""
+        return person_id in self._corpus.person_rows
+
+    def department_of(self, person_id: str) -> str | None:
+        """A person's department; None if unknown, or the index does not hold them."""
+        row = self._corpus.person_rows.get(person_id)
+        return None if row is None else self._corpus.people[row].department
+
+    def shown_people(self) -> dict[str, str | None]:
+        """Id and department of everyone who may appear in answers (not hidden)."""
+        return {
+            p.id: p.department
+            for p, hidden in zip(self._corpus.people, self._hidden, strict=True)
+            if not hidden
+        }
+
+    @property
+    def hidden_people(self) -> frozenset[str]:
+        """Ids of the people never shown: opted out in their profile or on request."""
+        return frozenset(self._corpus.people[int(row)].id for row in np.flatnonzero(self._hidden))
+
+    def is_hidden(self, person_id: str) -> bool:
+        """Whether a person is kept out of every answer (False for unknown ids)."""
+        row = self._corpus.person_rows.get(person_id)
+        return row is not None and bool(self._hidden[row])
+
+    def hide_people(self, person_ids: Iterable[str]) -> int:
+        """Keep people out of every later answer: results, evidence, authors, profiles.
+
+        For people who opted out or were erased while the index is served; a
+        rebuild leaves erased people out of the index itself. Unknown ids are
+        ignored (they may belong to another index).
+
+        Returns:
+            How many people were newly hidden.
+        """
+        known = self._corpus.person_rows
+        rows = [known[i] for i in person_ids if i in known]
+        hidden = self._hidden.copy()
+        before = int(hidden.sum())
+        hidden[rows] = True
+        hidden.flags.writeable = False
+        self._hidden = hidden  # replaced whole, so concurrent queries see old or new
+        return int(hidden.sum()) - before
+
+    # the steps of a query
+
+    def retrieve(
+        self,
+        texts: Sequence[str],
+        filters: Filters | None = None,
+        *,
+        depth: int | None = None,
+        progress: Progress | None = None,
+        stage: str = "candidates",
+    ) -> list[Retrieval]:
+        """What both retrievers propose for each query, within the filters and groups.
+
+        The first step of :meth:`recommend`; ranker training asks it for many
+        queries at once (their vectors are encoded in one batch).
+
+        Args:
+            texts: the queries, already cleaned.
+            filters: departments, types and the caller's groups.
+            depth: how many documents each retriever proposes (the configured depth).
+            progress: told (stage, done, total) after each query.
+            stage: the name progress reports use.
+
+        Raises:
+            InvalidFilterError: a filter value that the index does not know.
+        """
+        filters = filters or Filters()
+        documents, passages, people = self._corpus.masks(
+            filters.departments, filters.types, filters.groups
         )
+        hidden = self._hidden
+        if hidden.any():
+            people = people & ~hidden
+        wanted = self._retriever.depth if depth is None else depth
+        vectors = self._encoder.encode_queries(list(texts))
+        found = []
+        for i, text in enumerate(texts):
+            vector = vectors[i : i + 1]
+            candidates = self._retriever.candidates(vector, text, documents, passages, wanted)
+            found.append(Retrieval(text, vector, documents, people, candidates))
+            if progress is not None:
+                progress(stage, i + 1, len(texts))
+        return found
+
+    def rank_documents(
+        self,
+        retrieval: Retrieval,
+        wanted: int,
+        *,
+        fusion: str | None = None,
+        ranker: LinearRanker | None = None,
+    ) -> DocumentRanking:
+        """The best ``wanted`` candidate documents, by the configured fusion and ranker
+        or by the ones given (to compare methods, or to try a ranker being trained)."""
+        return self._retriever.fuse(retrieval.candidates, wanted, fusion=fusion, ranker=ranker)
+
+    def people_candidates(
+        self, retrieval: Retrieval, evidence_ranker: LinearRanker | None
+    ) -> PeopleCandidates:
+        """Every candidate person of a query and their features, as the service
+        computes them, over documents ordered by ``evidence_ranker`` (None: rrf)."""
+        return self._people.candidates(retrieval, evidence_ranker)
+
+    # answers
 
     def recommend(
         self,
         query: str,
-        limit_resources: int = 5,
-        limit_people: int = 5,
+        limit_resources: int = DEFAULT_LIMIT,
+        limit_people: int = DEFAULT_LIMIT,
         filters: Filters | None = None,
     ) -> Recommendations:
         """Resources to read and people to ask about a query.
@@ -331,43 +357,16 @@ class Recommender:
         for name, value in (("limit_resources", limit_resources), ("limit_people", limit_people)):
             if not 0 <= value <= MAX_LIMIT:
                 raise InvalidQueryError(f"{name} must be between 0 and {MAX_LIMIT}", field=name)
-        filters = filters or Filters()
-        doc_mask, passage_mask, people_mask = self.corpus.masks(
-            filters.departments, filters.types, filters.groups
-        )
-        hidden = self._hidden
-        if hidden.any():
-            people_mask = people_mask & ~hidden
-        vector = self.encoder.encode_queries([text])
-        retriever = self.retriever
-        candidates = retriever.candidates(
-            vector, text, doc_mask, passage_mask, max(retriever.depth, limit_resources)
-        )
-        ranking = retriever.fuse(candidates, limit_resources)
+        depth = max(self._retriever.depth, limit_resources)
+        (retrieval,) = self.retrieve([text], filters, depth=depth)
+        ranking = self._retriever.fuse(retrieval.candidates, limit_resources)
         resources = tuple(self._resource_hit(ranking, i) for i in range(len(ranking)))
         people: tuple[PersonHit, ...] = ()
         if limit_people:
-            # People are judged by the documents that best match the query itself.
-            evidence = self.rankers.get("evidence")
-            ranking = retriever.fuse(
-                candidates,
-                self.config.candidate_documents,
-                ranker=evidence if retriever.fusion == "learned" else None,
-            )
-            profiles = self.profile_index.search(vector, PROFILE_CANDIDATES, allowed=people_mask)
-            found = profiles.ids[0] >= 0
-            experts = self.people_model.rank(
-                ranking,
-                text,
-                (profiles.ids[0][found], profiles.scores[0][found]),
-                people_mask,
-                limit_people,
-                documents=doc_mask,
-            )
-            documents = self.corpus.documents
+            documents, persons = self._corpus.documents, self._corpus.people
             people = tuple(
                 PersonHit(
-                    person=self.corpus.people[expert.person],
+                    person=persons[expert.person],
                     score=expert.score,
                     signals=expert.signals,
                     evidence=tuple(
@@ -375,7 +374,7 @@ class Recommender:
                         for v in expert.votes
                     ),
                 )
-                for expert in experts
+                for expert in self._people.rank(retrieval, limit_people)
             )
         return Recommendations(text, resources, people, self.index_version)
 
@@ -386,16 +385,16 @@ class Recommender:
             UnknownResourceError: no such resource, or one the caller may not see
                 (the same error, so that a hidden document's existence is not revealed).
         """
-        document = self.corpus.document(resource_id)
+        document = self._corpus.document(resource_id)
         if not document.visible_to(groups):
             raise UnknownResourceError(f"no resource with id {resource_id!r}")
         return document
 
     def authors(self, document: Document) -> list[Person]:
         """The known, not hidden people among a document's authors, in the document's order."""
-        rows, hidden = self.corpus.person_rows, self._hidden
+        rows, hidden = self._corpus.person_rows, self._hidden
         return [
-            self.corpus.people[rows[a]]
+            self._corpus.people[rows[a]]
             for a in document.authors
             if a in rows and not hidden[rows[a]]
         ]
@@ -411,20 +410,21 @@ class Recommender:
         Raises:
             UnknownPersonError: no such person, or one who is hidden (opted out, erased).
         """
-        person = self.corpus.person(person_id)
-        row = self.corpus.person_rows[person_id]
+        person = self._corpus.person(person_id)
+        row = self._corpus.person_rows[person_id]
         if self._hidden[row]:
             raise UnknownPersonError(f"no person with id {person_id!r}")
-        column = self.evidence.evidence[:, [row]].tocsc()
+        evidence = self._made.parts.evidence
+        column = evidence.evidence[:, [row]].tocsc()
         authored = []
         for doc, weight in zip(column.indices, column.data, strict=True):
-            document = self.corpus.documents[int(doc)]
+            document = self._corpus.documents[int(doc)]
             if not document.visible_to(groups):
                 continue
             votes = max(
                 (c.score or 0.0 for c in document.roles() if c.person == person_id), default=0.0
             )
-            role = self.evidence.roles[int(doc)].get(row, "author")
+            role = evidence.roles[int(doc)].get(row, "author")
             authored.append((float(weight), votes, document.created or "", document, role))
         authored.sort(key=lambda a: (a[0], a[1], a[2]), reverse=True)
         return PersonProfile(
@@ -448,7 +448,7 @@ class Recommender:
         return text
 
     def _resource_hit(self, ranking: DocumentRanking, i: int) -> ResourceHit:
-        body = self.corpus.passage_body(int(ranking.best_passage[i]))
+        body = self._corpus.passage_body(int(ranking.best_passage[i]))
         retrievers = {
             name: int(rank)
             for name, rank in (
@@ -458,15 +458,16 @@ class Recommender:
             if rank > 0
         }
         if ranking.contributions is not None:
-            names = self.rankers["resources"].features
+            contributions = ranking.contributions
             signals = {
-                n: round(float(v), 4) for n, v in zip(names, ranking.contributions[i], strict=True)
+                n: float(v)
+                for n, v in zip(contributions.names, contributions.values[i], strict=True)
             }
         else:
-            column = RESOURCE_FEATURES.index(self.config.fusion)
-            signals = {self.config.fusion: round(float(ranking.features[i, column]), 4)}
+            fusion = self.config.fusion
+            signals = {fusion: float(ranking.features.column(fusion)[i])}
         return ResourceHit(
-            document=self.corpus.documents[int(ranking.rows[i])],
+            document=self._corpus.documents[int(ranking.rows[i])],
             score=float(ranking.scores[i]),
             snippet=_snippet(body, self.config.snippet_chars),
             passage=body,
@@ -474,19 +475,6 @@ class Recommender:
             signals=signals,
             relevance=float(ranking.dense[i]),
         )
-
-
-def _rankers(config: RecommenderConfig) -> dict[str, LinearRanker]:
-    """The rankers a configuration needs: from its files, or the shipped defaults."""
-    rankers = {}
-    for name, used, path in (
-        ("resources", config.fusion == "learned", config.resource_ranker),
-        ("people", config.people_model == "learned", config.people_ranker),
-        ("evidence", config.fusion == "learned", config.evidence_ranker),
-    ):
-        if used:
-            rankers[name] = LinearRanker.load(Path(path)) if path else default_ranker(name)
-    return rankers
 
 
 def _snippet(text: str, limit: int) -> str:

@@ -7,6 +7,7 @@ trusts what it is given.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -121,6 +122,10 @@ class Document:
         )
 
 
+#: Person fields an answer can show besides the id (the service's settings pick among them).
+PROFILE_FIELDS = ("name", "title", "department", "location", "bio", "skills")
+
+
 @dataclass(frozen=True, slots=True)
 class Person:
     """A colleague who may know about something.
@@ -160,6 +165,18 @@ class Person:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict, the inverse of :meth:`from_dict`."""
         return asdict(self)
+
+    def shown(self, fields: Collection[str] = PROFILE_FIELDS) -> dict[str, Any]:
+        """The id, and those of the PROFILE_FIELDS that ``fields`` allows, as answers show them."""
+        values: dict[str, Any] = {
+            "name": self.name,
+            "title": self.title,
+            "department": self.department,
+            "location": self.location,
+            "bio": self.bio,
+            "skills": list(self.skills),
+        }
+        return {"id": self.id} | {f: values[f] for f in PROFILE_FIELDS if f in fields}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Person:

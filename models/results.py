@@ -1,11 +1,22 @@
-"""Typed results of a recommendation, as a notebook or the HTTP layer sees them."""
+"""Typed results of a recommendation, as a notebook or the HTTP layer sees them.
+
+``to_dict`` gives the one JSON shape of an answer: the HTTP API returns it (and
+documents it in serving.schemas), ``whoknows query --json`` prints it, and the
+MLflow model's ``predict`` returns it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from models.records import Document, Person
+from models.records import PROFILE_FIELDS, Document, Person
+
+#: Scores and signals in answers are rounded to this many decimals.
+DECIMALS = 4
+#: How many resources and people an answer holds when the caller does not say.
+DEFAULT_LIMIT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +65,24 @@ class ResourceHit:
     signals: dict[str, float]
     relevance: float = 0.0
 
+    def to_dict(self) -> dict[str, Any]:
+        """The resource's fields, its score, and why it was recommended."""
+        d = self.document
+        return {
+            "id": d.id,
+            "title": d.title,
+            "type": d.type.value,
+            "department": d.department,
+            "url": d.url,
+            "snippet": self.snippet,
+            "score": round(self.score, DECIMALS),
+            "why": {
+                "passage": self.passage,
+                "found_by": dict(self.retrievers),
+                "signals": {k: round(v, DECIMALS) for k, v in self.signals.items()},
+            },
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
@@ -92,6 +121,28 @@ class PersonHit:
     signals: dict[str, float]
     evidence: tuple[Evidence, ...]
 
+    def to_dict(self, fields: Collection[str] = PROFILE_FIELDS) -> dict[str, Any]:
+        """The person (the id and the profile ``fields`` allowed), score, signals, evidence.
+
+        Each evidence document's ``score`` is its similarity to the query and its
+        ``share`` its part of the evidence listed for this person.
+        """
+        total = sum(e.contribution for e in self.evidence) or 1.0
+        return self.person.shown(fields) | {
+            "score": round(self.score, DECIMALS),
+            "signals": {k: round(v, DECIMALS) for k, v in self.signals.items()},
+            "evidence": [
+                {
+                    "id": e.document.id,
+                    "title": e.document.title,
+                    "score": round(e.relevance, DECIMALS),
+                    "role": e.role,
+                    "share": round(e.contribution / total, DECIMALS),
+                }
+                for e in self.evidence
+            ],
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Recommendations:
@@ -109,40 +160,12 @@ class Recommendations:
     people: tuple[PersonHit, ...]
     index_version: str
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data (for JSON, MLflow, notebooks): the main fields of every hit."""
+    def to_dict(self, fields: Collection[str] = PROFILE_FIELDS) -> dict[str, Any]:
+        """The answer as plain data, people showing only the profile ``fields`` allowed."""
         return {
-            "query": self.query,
+            "resources": [h.to_dict() for h in self.resources],
+            "people": [h.to_dict(fields) for h in self.people],
             "index_version": self.index_version,
-            "resources": [
-                {
-                    "id": h.document.id,
-                    "title": h.document.title,
-                    "type": h.document.type.value,
-                    "department": h.document.department,
-                    "url": h.document.url,
-                    "snippet": h.snippet,
-                    "score": round(h.score, 4),
-                    "found_by": dict(h.retrievers),
-                    "signals": dict(h.signals),
-                }
-                for h in self.resources
-            ],
-            "people": [
-                {
-                    "id": h.person.id,
-                    "name": h.person.name,
-                    "department": h.person.department,
-                    "title": h.person.title,
-                    "score": round(h.score, 4),
-                    "signals": {k: round(v, 4) for k, v in h.signals.items()},
-                    "evidence": [
-                        {"id": e.document.id, "title": e.document.title, "role": e.role}
-                        for e in h.evidence
-                    ],
-                }
-                for h in self.people
-            ],
         }
 
 
@@ -161,3 +184,18 @@ class PersonProfile:
 
     person: Person
     documents: tuple[AuthoredDocument, ...]
+
+    def to_dict(self, fields: Collection[str] = PROFILE_FIELDS) -> dict[str, Any]:
+        """The person (the id and the profile ``fields`` allowed) and their documents."""
+        return self.person.shown(fields) | {
+            "documents": [
+                {
+                    "id": a.document.id,
+                    "title": a.document.title,
+                    "type": a.document.type.value,
+                    "role": a.role,
+                    "weight": a.weight,
+                }
+                for a in self.documents
+            ]
+        }

@@ -28,15 +28,15 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import rankdata
 
-from models.arrays import Ids, Mask, Vectors
+from models.arrays import Ids, Mask, Matrix, Vectors
 from models.corpus import Corpus
 from models.exceptions import ConfigurationError
+from models.features import Features
 from models.index import VectorIndex
 from models.lexical import LexicalIndex
-from models.ranker import LinearRanker, Matrix, standardise
+from models.ranker import LinearRanker, standardise
 
 RESOURCE_FEATURES = ("dense", "first_passage", "lexical", "title_lexical", "rrf", "feedback")
-_COLUMN = {name: i for i, name in enumerate(RESOURCE_FEATURES)}
 FUSIONS = ("learned", "rrf", "dense", "lexical")
 RRF_K = 60
 #: Pseudo-relevance feedback: this many best documents by rrf give this many
@@ -60,7 +60,7 @@ class Candidates:
     """
 
     rows: Ids
-    features: Matrix
+    features: Features
     best_passage: Ids
     dense_rank: Ids
     lexical_rank: Ids
@@ -73,8 +73,27 @@ class Candidates:
     def empty(cls, lexical_scores: Vectors) -> Candidates:
         """No candidates at all."""
         nothing = np.zeros(0, dtype=np.int64)
-        features = np.zeros((0, len(RESOURCE_FEATURES)))
+        features = Features.empty(RESOURCE_FEATURES)
         return cls(nothing, features, nothing, nothing, nothing, lexical_scores)
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """One query as both rankings (resources and people) start from it.
+
+    Attributes:
+        text: the query's words.
+        vector: its embedding, (1, dimension).
+        documents: the documents the query's filters and the caller's groups allow.
+        people: the people who may be returned (filters, minus hidden people).
+        candidates: what the retrievers proposed among the allowed documents.
+    """
+
+    text: str
+    vector: Vectors
+    documents: Mask
+    people: Mask
+    candidates: Candidates
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,18 +108,19 @@ class DocumentRanking:
         best_passage: the passage that matched best, per document.
         dense_rank: rank among the dense retriever's candidates (1 = first), 0 if not one.
         lexical_rank: the same for BM25.
-        contributions: weight times z-score per feature (learned fusion only).
+        contributions: weight times z-score of each of the ranker's features (learned
+            fusion only).
         lexical_scores: BM25 score of every document of the corpus (for expertise).
     """
 
     rows: Ids
     scores: Vectors
     relevance: Vectors
-    features: Matrix
+    features: Features
     best_passage: Ids
     dense_rank: Ids
     lexical_rank: Ids
-    contributions: Matrix | None
+    contributions: Features | None
     lexical_scores: Vectors
 
     def __len__(self) -> int:
@@ -109,8 +129,7 @@ class DocumentRanking:
     @property
     def dense(self) -> Matrix:
         """The best-passage cosine similarity of each document."""
-        column: Matrix = self.features[:, _COLUMN["dense"]]
-        return column
+        return self.features.column("dense")
 
 
 class DocumentRetriever:
@@ -182,9 +201,17 @@ class DocumentRetriever:
         lexical_rank = _ranks(lexical, np.isin(rows, lexical_rows))
         rrf = _reciprocal(dense_rank) + _reciprocal(lexical_rank)
         feedback = self._feedback(rows, rrf, lexical)
+        features = {
+            "dense": dense,
+            "first_passage": first,
+            "lexical": lexical,
+            "title_lexical": titles,
+            "rrf": rrf,
+            "feedback": feedback,
+        }
         return Candidates(
             rows=rows,
-            features=np.column_stack([dense, first, lexical, titles, rrf, feedback]),
+            features=Features.of(RESOURCE_FEATURES, features),
             best_passage=best,
             dense_rank=dense_rank,
             lexical_rank=lexical_rank,
@@ -214,25 +241,23 @@ class DocumentRetriever:
             ranker = ranker or self.ranker
             if ranker is None:
                 raise ConfigurationError("learned fusion needs a resources ranker")
-            contributions = ranker.contributions(features, RESOURCE_FEATURES)
-            scores = contributions.sum(axis=1)
-        elif fusion == "rrf":
-            scores = features[:, _COLUMN["rrf"]]
-        elif fusion == "dense":
-            scores = features[:, _COLUMN["dense"]]
-        else:  # lexical; dense breaks BM25's ties
-            scores = features[:, _COLUMN["lexical"]] + 1e-6 * features[:, _COLUMN["dense"]]
+            contributions = ranker.contributions(features)
+            scores = contributions.values.sum(axis=1)
+        elif fusion == "lexical":  # dense breaks BM25's ties
+            scores = features.column("lexical") + 1e-6 * features.column("dense")
+        else:  # rrf, dense: one feature alone
+            scores = features.column(fusion)
         order = np.argsort(-scores, kind="stable")[:wanted]
         relevance = standardise(scores[:, None])[:, 0]
         return DocumentRanking(
             rows=found.rows[order],
             scores=scores[order].astype(np.float32),
             relevance=relevance[order].astype(np.float32),
-            features=features[order],
+            features=features.take(order),
             best_passage=found.best_passage[order],
             dense_rank=found.dense_rank[order],
             lexical_rank=found.lexical_rank[order],
-            contributions=None if contributions is None else contributions[order],
+            contributions=None if contributions is None else contributions.take(order),
             lexical_scores=found.lexical_scores,
         )
 

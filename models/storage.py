@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from models.artifact import Manifest
+from models.config import RecommenderConfig
 from models.corpus import Corpus
-from models.evidence import PEOPLE_LEXICAL_DIR
+from models.evidence import PEOPLE_LEXICAL_DIR, EvidenceIndex
 from models.exceptions import ArtifactFormatError
 from models.index import VectorIndex, load_index
 from models.lexical import LexicalIndex
@@ -36,14 +37,25 @@ RANKER_FILES = {
 
 @dataclass(frozen=True, slots=True)
 class IndexParts:
-    """Everything an index directory holds besides its manifest."""
+    """Everything an index directory holds besides its manifest.
+
+    Attributes:
+        corpus: documents, people and passages.
+        passages: the passage vectors.
+        profiles: the profile vectors.
+        lexical: BM25 over documents.
+        titles: BM25 over document titles.
+        evidence: who contributed what (recomputed at load, but for its BM25 over
+            each person's writing, which is saved).
+        rankers: the learned rankers the configuration uses, by task.
+    """
 
     corpus: Corpus
     passages: VectorIndex
     profiles: VectorIndex
     lexical: LexicalIndex
     titles: LexicalIndex
-    people_lexical: LexicalIndex
+    evidence: EvidenceIndex
     rankers: dict[str, LinearRanker]
 
     def write(self, directory: Path) -> None:
@@ -53,13 +65,13 @@ class IndexParts:
         self.profiles.save(directory / PROFILE_INDEX_FILE)
         self.lexical.save(directory / LEXICAL_DIR)
         self.titles.save(directory / TITLES_DIR)
-        self.people_lexical.save(directory / PEOPLE_LEXICAL_DIR)
+        self.evidence.lexical.save(directory / PEOPLE_LEXICAL_DIR)
         for task, ranker in self.rankers.items():
             ranker.save(directory / RANKER_FILES[task])
 
     @classmethod
-    def read(cls, directory: Path, manifest: Manifest) -> IndexParts:
-        """Read and check every part of an index directory."""
+    def read(cls, directory: Path, manifest: Manifest, config: RecommenderConfig) -> IndexParts:
+        """Read and check every part of an index directory built with ``config``."""
         dimension = int(manifest.encoder["dimension"])
         corpus = Corpus.load(directory)
         passages = load_index(directory / PASSAGE_INDEX_FILE, manifest.index_kind, dimension)
@@ -77,7 +89,12 @@ class IndexParts:
             profiles,
             LexicalIndex.load(directory / LEXICAL_DIR, documents),
             LexicalIndex.load(directory / TITLES_DIR, documents),
-            LexicalIndex.load(directory / PEOPLE_LEXICAL_DIR, len(corpus.people)),
+            EvidenceIndex(
+                corpus.documents,
+                corpus.people,
+                config.expertise.evidence,
+                LexicalIndex.load(directory / PEOPLE_LEXICAL_DIR, len(corpus.people)),
+            ),
             rankers,
         )
 

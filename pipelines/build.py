@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from models import assembly
 from models.arrays import Progress
 from models.artifact import check_replaceable
 from models.config import RecommenderConfig
@@ -66,6 +67,22 @@ def build(
         )
 
 
+def build_dataset(
+    dataset_dir: Path,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> Recommender:
+    """Index an evaluation dataset's documents.jsonl and people.jsonl in memory
+    (for evaluation and ranker training)."""
+    records = ingest.run([dataset_dir / "documents.jsonl"], [dataset_dir / "people.jsonl"])
+    return build(
+        records, config=config, model_path=model_path, cache_dir=cache_dir, progress=progress
+    )
+
+
 def run(
     documents: Sequence[Path],
     people: Sequence[Path],
@@ -112,14 +129,7 @@ def embed(
     check_replaceable(Path(out))
     documents, people = processed_records.load(processed)
     with open_encoder(model_path, cache_dir) as encoder:
-        embeddings = Embeddings.compute(
-            documents,
-            people,
-            encoder,
-            passage_tokens=config.passage_tokens,
-            passage_overlap=config.passage_overlap,
-            progress=progress,
-        )
+        embeddings = assembly.embed(documents, people, encoder, config, progress)
     report = Path(processed) / processed_records.REPORT
     extras = {report.name: report.read_text(encoding="utf-8")} if report.is_file() else {}
     embeddings.save(out, extras)

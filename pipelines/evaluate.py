@@ -22,7 +22,7 @@ from models.arrays import Progress
 from models.config import RecommenderConfig
 from models.recommender import Recommender
 from pipelines import ingest, tracking
-from pipelines.build import build
+from pipelines.build import build_dataset
 from pipelines.exceptions import DatasetError
 from pipelines.ingest.tabular import read_jsonl
 
@@ -143,9 +143,12 @@ def run(
     if index_dir is not None:
         recommender = Recommender.load(index_dir, model_path=model_path)
     else:
-        records = ingest.run([dataset_dir / "documents.jsonl"], [dataset_dir / "people.jsonl"])
-        recommender = build(
-            records, config=config, model_path=model_path, cache_dir=cache_dir, progress=progress
+        recommender = build_dataset(
+            dataset_dir,
+            config=config,
+            model_path=model_path,
+            cache_dir=cache_dir,
+            progress=progress,
         )
     evaluation = evaluate(recommender, dataset, progress=progress, started=started)
     if index_dir is not None:

@@ -25,22 +25,16 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold
 
-from models.arrays import Progress, Vectors
+from models.arrays import Progress
 from models.config import RecommenderConfig
 from models.exceptions import ConfigurationError
-from models.expertise import (
-    PEOPLE_FEATURES,
-    PEOPLE_SCALING,
-    PROFILE_CANDIDATES,
-)
-from models.expertise import (
-    people_candidates as find_people,
-)
+from models.expertise import PEOPLE_FEATURES, PEOPLE_SCALING
+from models.features import Features
 from models.ranker import Group, LinearRanker, fit
 from models.recommender import Recommender
-from models.retrieval import FUSIONS, RESOURCE_FEATURES, Candidates
-from pipelines import ingest, tracking
-from pipelines.build import build
+from models.retrieval import FUSIONS, RESOURCE_FEATURES, Candidates, Retrieval
+from pipelines import tracking
+from pipelines.build import build_dataset
 from pipelines.evaluate import DEPTH, Dataset, by_rank, load_dataset, score
 from pipelines.exceptions import PipelineError
 
@@ -55,15 +49,26 @@ REGULARISATION = {"resources": 1.0, "people": 0.01}
 
 @dataclass(frozen=True, slots=True)
 class JudgedQuery:
-    """One judged query with its candidate documents, computed once."""
+    """One judged query with its candidate documents, computed once.
+
+    Attributes:
+        dataset: the dataset's name.
+        query_id: the query's id in the dataset.
+        retrieval: what the retrievers proposed for it, as in service.
+        resources: its judged documents and their grades.
+        people: its judged people and their grades.
+    """
 
     dataset: str
     query_id: str
-    text: str
-    vector: Vectors
-    candidates: Candidates
+    retrieval: Retrieval
     resources: dict[str, int]
     people: dict[str, int]
+
+    @property
+    def candidates(self) -> Candidates:
+        """The candidate documents and their features."""
+        return self.retrieval.candidates
 
 
 @dataclass(slots=True)
@@ -103,31 +108,25 @@ def prepare(
     dataset = load_dataset(dataset_dir)
     # The rankers are what is being learned: build without them.
     base = dataclasses.replace(config or RecommenderConfig(), fusion="rrf", people_model="model2")
-    records = ingest.run([dataset_dir / "documents.jsonl"], [dataset_dir / "people.jsonl"])
-    recommender = build(
-        records, config=base, model_path=model_path, cache_dir=cache_dir, progress=progress
+    recommender = build_dataset(
+        dataset_dir, config=base, model_path=model_path, cache_dir=cache_dir, progress=progress
     )
     collection = Collection(dataset_dir.name, recommender, dataset)
     judged = dataset.judged()
     texts = [dataset.queries[q][: base.max_query_chars].strip() or q for q in judged]
-    vectors = recommender.encoder.encode_queries(texts)
-    documents, passages, _ = recommender.corpus.masks()
-    retriever = recommender.retriever
-    for done, (query_id, text, vector) in enumerate(zip(judged, texts, vectors, strict=True), 1):
-        found = retriever.candidates(vector[None], text, documents, passages, retriever.depth)
+    retrievals = recommender.retrieve(
+        texts, progress=progress, stage=f"candidates {collection.name}"
+    )
+    for query_id, retrieval in zip(judged, retrievals, strict=True):
         collection.queries.append(
             JudgedQuery(
                 dataset=collection.name,
                 query_id=query_id,
-                text=text,
-                vector=vector,
-                candidates=found,
+                retrieval=retrieval,
                 resources=dataset.qrels["resources"].get(query_id, {}),
                 people=dataset.qrels["people"].get(query_id, {}),
             )
         )
-        if progress is not None:
-            progress(f"candidates {collection.name}", done, len(judged))
     return collection
 
 
@@ -135,39 +134,23 @@ def resource_group(
     collection: Collection, query: JudgedQuery, features: Sequence[str] = RESOURCE_FEATURES
 ) -> Group:
     """The query's candidate documents: the named features, and grades."""
-    documents = collection.recommender.corpus.documents
+    documents = collection.recommender.documents
     grades = np.array([query.resources.get(documents[r].id, 0) for r in query.candidates.rows])
-    columns = [RESOURCE_FEATURES.index(f) for f in features]
-    return query.candidates.features[:, columns], grades.astype(np.int64)
+    return query.candidates.features.select(features).values, grades.astype(np.int64)
 
 
 def people_candidates(
     collection: Collection, query: JudgedQuery, ranker: LinearRanker | None
-) -> tuple[list[str], np.ndarray[Any, np.dtype[np.float64]]]:
-    """The query's candidate people and their features, over a document ranking.
+) -> tuple[list[str], Features]:
+    """The query's candidate people and their features, as the service computes them.
 
-    The documents are ranked by ``ranker``, or by reciprocal rank fusion when
-    there is no resources ranker (no resource judgments to learn one from).
+    The documents people are judged by are ranked by ``ranker``, or by reciprocal
+    rank fusion when there is no resources ranker (no resource judgments to learn
+    one from).
     """
     recommender = collection.recommender
-    ranking = recommender.retriever.fuse(
-        query.candidates,
-        max(DEPTH, recommender.config.candidate_documents),
-        fusion="rrf" if ranker is None else "learned",
-        ranker=ranker,
-    )
-    hits = recommender.profile_index.search(query.vector[None], PROFILE_CANDIDATES)
-    found = hits.ids[0] >= 0
-    everyone = np.ones(len(recommender.corpus.people), dtype=bool)
-    candidates = find_people(
-        recommender.evidence,
-        recommender.config.expertise,
-        ranking,
-        query.text,
-        (hits.ids[0][found], hits.scores[0][found]),
-        everyone,
-    )
-    return [recommender.corpus.people[int(r)].id for r in candidates.rows], candidates.features
+    candidates = recommender.people_candidates(query.retrieval, ranker)
+    return [recommender.people[int(r)].id for r in candidates.rows], candidates.features
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +221,11 @@ def fit_rankers(
         inner = resources_from([chosen[i] for i in rest], EVIDENCE_FEATURES) or evidence
         ranker_of.update({id(chosen[i]): inner for i in held})
     for query in judged:
-        ids, matrix = people_candidates(
+        ids, features = people_candidates(
             by_name[query.dataset], query, ranker_of.get(id(query), evidence)
         )
-        groups.append((matrix, np.array([query.people.get(i, 0) for i in ids], dtype=np.int64)))
+        grades = np.array([query.people.get(i, 0) for i in ids], dtype=np.int64)
+        groups.append((features.select(PEOPLE_FEATURES).values, grades))
     try:
         people: LinearRanker | None = fit(
             "people",
@@ -295,26 +279,25 @@ def compare(
             query = pooled[i]
             collection = by_name[query.dataset]
             table = runs[query.dataset]
-            documents = collection.recommender.corpus.documents
+            documents = collection.recommender.documents
             if query.resources:
                 for method in RESOURCE_METHODS:
                     if method == "learned" and resources is None:
                         continue
-                    ranking = collection.recommender.retriever.fuse(
-                        query.candidates, DEPTH, fusion=method, ranker=resources
+                    ranking = collection.recommender.rank_documents(
+                        query.retrieval, DEPTH, fusion=method, ranker=resources
                     )
                     ids = [documents[r].id for r in ranking.rows]
                     table["resources"][method][query.query_id] = by_rank(ids)
             if query.people:
-                ids, matrix = people_candidates(collection, query, evidence)
+                ids, features = people_candidates(collection, query, evidence)
                 for method in PEOPLE_METHODS:
                     if method == "learned":
                         if people is None:
                             continue
-                        order = np.argsort(-people.score(matrix), kind="stable")
+                        order = np.argsort(-people.score(features), kind="stable")
                     else:
-                        column = matrix[:, PEOPLE_FEATURES.index(method)]
-                        order = np.argsort(-column, kind="stable")
+                        order = np.argsort(-features.column(method), kind="stable")
                     table["people"][method][query.query_id] = by_rank(ids[j] for j in order[:DEPTH])
         if progress is not None:
             progress("cross-validation", fold, folds)

@@ -9,10 +9,8 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.embedding_cache import default_cache_dir
+from models.records import PROFILE_FIELDS
 from pipelines.store.database import DEFAULT_URL
-
-#: Person fields the API can return besides the id; WHOKNOWS_PROFILE_FIELDS picks among them.
-PROFILE_FIELDS = ("name", "title", "department", "location", "bio", "skills")
 
 
 class Settings(BaseSettings):
@@ -76,6 +74,6 @@ class Settings(BaseSettings):
     @field_validator("index_dir", "model_uri", "encoder_path", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
-        # An empty variable means "not this one": `whoknows serve` sets it so, and
-        # the environment overrides .env, so a typed --index beats a .env model.
+        # An empty variable means "not this one" (the environment overrides .env, so
+        # WHOKNOWS_MODEL_URI= in the environment cancels a model named in .env).
         return None if isinstance(value, str) and not value.strip() else value

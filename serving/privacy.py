@@ -85,6 +85,6 @@ class PrivacySync:
     def _hashed(self, recommender: Recommender) -> dict[str, str]:
         """The index's people by the hash under which privacy requests name them."""
         if self._ids is None or self._ids[0] is not recommender:
-            ids = {person_hash(p.id): p.id for p in recommender.corpus.people}
+            ids = {person_hash(p.id): p.id for p in recommender.people}
             self._ids = (recommender, ids)
         return self._ids[1]

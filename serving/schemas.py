@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.records import Document, Person, ResourceType
-from models.results import PersonHit, PersonProfile, Recommendations, ResourceHit
+from models.results import DEFAULT_LIMIT, PersonProfile, Recommendations
 from pipelines.store import Analytics
 from pipelines.store.records import Action, ItemKind
-from serving.config import PROFILE_FIELDS
 
 Limit = Annotated[int, Field(strict=True, ge=1, le=50)]
 
@@ -45,8 +44,8 @@ class RecommendationRequest(Strict):
         description="The question in natural language.",
         examples=["How do I run a circuit on IBM's quantum hardware?"],
     )
-    limit_resources: Limit = Field(5, description="How many resources (1-50).")
-    limit_people: Limit = Field(5, description="How many people (1-50).")
+    limit_resources: Limit = Field(DEFAULT_LIMIT, description="How many resources (1-50).")
+    limit_people: Limit = Field(DEFAULT_LIMIT, description="How many people (1-50).")
     filters: FiltersIn = Field(default_factory=FiltersIn)
 
     @field_validator("query")
@@ -57,7 +56,14 @@ class RecommendationRequest(Strict):
         return value
 
 
-class ResourceWhy(BaseModel):
+class Answer(BaseModel):
+    """A part of an answer, filled from the ``to_dict`` of models.results (the one shape of
+    an answer): a field that one has and the other lacks fails loudly instead of drifting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ResourceWhy(Answer):
     """Why a resource was recommended."""
 
     passage: str = Field(description="The passage that matched the query best, in full.")
@@ -70,7 +76,7 @@ class ResourceWhy(BaseModel):
     )
 
 
-class ResourceOut(BaseModel):
+class ResourceOut(Answer):
     """A recommended resource."""
 
     id: str
@@ -82,23 +88,8 @@ class ResourceOut(BaseModel):
     score: float = Field(description="Fused ranking score; higher is better within a response.")
     why: ResourceWhy
 
-    @classmethod
-    def of(cls, hit: ResourceHit) -> ResourceOut:
-        """From a recommender hit."""
-        d = hit.document
-        return cls(
-            id=d.id,
-            title=d.title,
-            type=d.type,
-            department=d.department,
-            url=d.url,
-            snippet=hit.snippet,
-            score=round(hit.score, 4),
-            why=ResourceWhy(passage=hit.passage, found_by=hit.retrievers, signals=hit.signals),
-        )
 
-
-class EvidenceOut(BaseModel):
+class EvidenceOut(Answer):
     """A document that shows a person's expertise for this query."""
 
     id: str
@@ -110,20 +101,7 @@ class EvidenceOut(BaseModel):
     share: float = Field(description="Its share of the evidence listed for this person.")
 
 
-def profile_fields(person: Person, allowed: Sequence[str]) -> dict[str, Any]:
-    """The person's fields that the settings allow to be returned (the id always is)."""
-    values: dict[str, Any] = {
-        "name": person.name,
-        "title": person.title,
-        "department": person.department,
-        "location": person.location,
-        "bio": person.bio,
-        "skills": list(person.skills),
-    }
-    return {"id": person.id} | {f: values[f] for f in PROFILE_FIELDS if f in allowed}
-
-
-class PersonOut(BaseModel):
+class PersonOut(Answer):
     """A recommended colleague and the evidence for them.
 
     Of the profile, only the fields listed in WHOKNOWS_PROFILE_FIELDS are present.
@@ -143,28 +121,8 @@ class PersonOut(BaseModel):
     )
     evidence: list[EvidenceOut]
 
-    @classmethod
-    def of(cls, hit: PersonHit, fields: Sequence[str]) -> PersonOut:
-        """From a recommender hit, with only the allowed profile fields."""
-        total = sum(e.contribution for e in hit.evidence) or 1.0
-        return cls(
-            **profile_fields(hit.person, fields),
-            score=round(hit.score, 4),
-            signals={k: round(v, 4) for k, v in hit.signals.items()},
-            evidence=[
-                EvidenceOut(
-                    id=e.document.id,
-                    title=e.document.title,
-                    score=round(e.relevance, 4),
-                    role=e.role,
-                    share=round(e.contribution / total, 4),
-                )
-                for e in hit.evidence
-            ],
-        )
 
-
-class RecommendationResponse(BaseModel):
+class RecommendationResponse(Answer):
     """Resources to read and colleagues to ask."""
 
     id: str = Field(description="Id of this recommendation, for feedback.")
@@ -177,12 +135,7 @@ class RecommendationResponse(BaseModel):
         cls, recommendation_id: str, answer: Recommendations, fields: Sequence[str]
     ) -> RecommendationResponse:
         """From the recommender's answer, with only the allowed profile fields of people."""
-        return cls(
-            id=recommendation_id,
-            resources=[ResourceOut.of(h) for h in answer.resources],
-            people=[PersonOut.of(h, fields) for h in answer.people],
-            index_version=answer.index_version,
-        )
+        return cls.model_validate({"id": recommendation_id, **answer.to_dict(fields)})
 
 
 class PersonRef(BaseModel):
@@ -216,17 +169,12 @@ class ResourceDetail(BaseModel):
             url=document.url,
             tags=list(document.tags),
             created=document.created,
-            authors=[
-                PersonRef(
-                    **{k: v for k, v in profile_fields(p, fields).items() if k in ("id", "name")}
-                )
-                for p in authors
-            ],
+            authors=[PersonRef(**p.shown(set(fields) & {"name"})) for p in authors],
             text=document.text,
         )
 
 
-class AuthoredOut(BaseModel):
+class AuthoredOut(Answer):
     """One of a person's documents."""
 
     id: str
@@ -236,7 +184,7 @@ class AuthoredOut(BaseModel):
     weight: float = Field(description="How strongly the role ties the person to the document.")
 
 
-class PersonDetail(BaseModel):
+class PersonDetail(Answer):
     """A person's profile (the fields WHOKNOWS_PROFILE_FIELDS allows) and their documents."""
 
     id: str
@@ -251,19 +199,7 @@ class PersonDetail(BaseModel):
     @classmethod
     def of(cls, profile: PersonProfile, fields: Sequence[str]) -> PersonDetail:
         """From the recommender's profile: allowed fields, documents the caller may see."""
-        return cls(
-            **profile_fields(profile.person, fields),
-            documents=[
-                AuthoredOut(
-                    id=a.document.id,
-                    title=a.document.title,
-                    type=a.document.type,
-                    role=a.role,
-                    weight=a.weight,
-                )
-                for a in profile.documents
-            ],
-        )
+        return cls.model_validate(profile.to_dict(fields))
 
 
 class Problem(BaseModel):

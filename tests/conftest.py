@@ -24,6 +24,8 @@ os.environ["WHOKNOWS_DATABASE_URL"] = (
     f"sqlite:///{tempfile.mkdtemp(prefix='whoknows-db-')}/whoknows.db"
 )
 
+from models.assembly import Assembly, assemble, embed  # noqa: E402
+from models.config import RecommenderConfig  # noqa: E402
 from models.embedding_cache import EmbeddingCache  # noqa: E402
 from models.encoder import Encoder  # noqa: E402
 from models.recommender import Recommender  # noqa: E402
@@ -139,10 +141,17 @@ def tiny_records() -> tuple[list[Document], list[Person]]:
 
 
 @pytest.fixture(scope="session")
-def tiny(encoder: Encoder) -> Recommender:
-    """A recommender over the eight tiny documents."""
+def tiny_assembly(encoder: Encoder) -> Assembly:
+    """The parts of an index of the eight tiny documents (for tests of the parts)."""
     documents, people = tiny_records()
-    return Recommender.build(documents, people, encoder=encoder)
+    config = RecommenderConfig()
+    return assemble(embed(documents, people, encoder, config), encoder, config)
+
+
+@pytest.fixture(scope="session")
+def tiny(tiny_assembly: Assembly) -> Recommender:
+    """A recommender over the eight tiny documents."""
+    return Recommender(tiny_assembly)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def opt_out(
     """
     if not caller.admin and caller.person != person_id:
         raise Forbidden("only the person themselves or an administrator may opt a person out")
-    if person_id not in recommender.corpus.person_rows:
+    if not recommender.has_person(person_id):
         raise UnknownPersonError(f"no person with id {person_id!r}")
     store.suppress(person_id, "opt_out")
     recommender.hide_people([person_id])
@@ -55,7 +55,7 @@ def erase(
     if not person_id.strip():
         raise InvalidQueryError("give the id of the person to erase", field="person_id")
     deleted = store.erase(person_id)
-    in_index = person_id in recommender.corpus.person_rows
+    in_index = recommender.has_person(person_id)
     recommender.hide_people([person_id])
     return PrivacyOut(id=person_id, status="erased", in_index=in_index, deleted_records=deleted)
 
@@ -93,8 +93,7 @@ def analytics(
         ) from None
     if since >= until:
         raise InvalidQueryError("'from' must be before 'to'", field="from")
-    people = {
-        p.id: p.department for p in recommender.corpus.people if not recommender.is_hidden(p.id)
-    }
-    report = store.analytics(since, until, people=people, gap_threshold=settings.gap_threshold)
+    report = store.analytics(
+        since, until, people=recommender.shown_people(), gap_threshold=settings.gap_threshold
+    )
     return AnalyticsOut.of(report)

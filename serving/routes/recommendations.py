@@ -68,9 +68,7 @@ def recommend(
 def _logged(
     recommendation_id: str, answer: Recommendations, caller: Caller, recommender: Recommender
 ) -> RecommendationLog:
-    department = None
-    if caller.person is not None and caller.person in recommender.corpus.person_rows:
-        department = recommender.corpus.person(caller.person).department
+    department = None if caller.person is None else recommender.department_of(caller.person)
     items = [
         LoggedItem("resource", hit.document.id, rank, hit.document.department)
         for rank, hit in enumerate(answer.resources, start=1)

@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 
+from models import assembly
 from models.encoder import Encoder
 from models.recommender import Recommender
 from models.results import Filters
@@ -43,10 +44,10 @@ def free_port() -> int:
 
 
 def test_in_process_against_the_bare_library(
-    sample: Recommender, sample_queries: list[str]
+    sample: Recommender, sample_queries: list[str], sample_index: Path
 ) -> None:
     model = sample.encoder.model
-    index = sample.passage_index
+    index = assembly.read(sample_index, sample.encoder).parts.passages
     # Warm up both paths; the query cache is cleared so every timed call encodes.
     for query in sample_queries[:10]:
         sample.recommend(query)
@@ -141,9 +142,9 @@ def test_cost_of_permission_trimming(
         dataclasses.replace(d, allowed_groups=(rng.choice(("finance", "hr", "legal")),))
         if rng.random() < 0.4
         else d
-        for d in sample.corpus.documents
+        for d in sample.documents
     ]
-    restricted = Recommender.build(documents, sample.corpus.people, encoder=encoder)
+    restricted = Recommender.build(documents, sample.people, encoder=encoder)
     callers = {
         "trusted (no trimming)": Filters(),
         "one group (trims ~27% of documents)": Filters(groups=("finance",)),

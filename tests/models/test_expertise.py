@@ -1,20 +1,26 @@
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from models.evidence import EvidenceConfig, EvidenceIndex
+from models.config import RecommenderConfig
+from models.evidence import EvidenceIndex
 from models.exceptions import ConfigurationError
 from models.expertise import (
     PEOPLE_FEATURES,
     PEOPLE_SCALING,
-    ExpertiseConfig,
     ExpertiseModel,
     people_candidates,
 )
+from models.features import Features
 from models.ranker import LinearRanker
 from models.records import Contribution, Document, Person
 from models.retrieval import RESOURCE_FEATURES, DocumentRanking
+
+#: The shipped parameters, as params.yaml sets them.
+EXPERTISE = RecommenderConfig().expertise
 
 PEOPLE = [
     Person("asker", "A"),
@@ -64,8 +70,9 @@ def ranking(rows: list[int]) -> DocumentRanking:
     n = len(rows)
     scores = np.linspace(1.0, 0.5, n).astype(np.float32)
     relevance = ((scores - scores.mean()) / (scores.std() or 1)).astype(np.float32)
-    features = np.zeros((n, len(RESOURCE_FEATURES)))
-    features[:, 0] = scores
+    features = Features.of(
+        RESOURCE_FEATURES, {f: scores if f == "dense" else np.zeros(n) for f in RESOURCE_FEATURES}
+    )
     nothing = np.zeros(n, dtype=np.int64)
     lexical = np.zeros(4, dtype=np.float32)
     lexical[rows] = scores
@@ -76,7 +83,7 @@ def ranking(rows: list[int]) -> DocumentRanking:
 
 @pytest.fixture(scope="module")
 def index() -> EvidenceIndex:
-    return EvidenceIndex(documents(), PEOPLE, EvidenceConfig())
+    return EvidenceIndex(documents(), PEOPLE, EXPERTISE.evidence)
 
 
 def no_profiles() -> tuple[np.ndarray, np.ndarray]:
@@ -87,10 +94,10 @@ def feature(
     index: EvidenceIndex, rows: list[int], name: str, documents: np.ndarray | None = None
 ) -> dict[str, float]:
     found = people_candidates(
-        index, ExpertiseConfig(), ranking(rows), "kafka", no_profiles(), np.ones(4, bool), documents
+        index, EXPERTISE, ranking(rows), "kafka", no_profiles(), np.ones(4, bool), documents
     )
-    column = PEOPLE_FEATURES.index(name)
-    return {PEOPLE[int(c)].id: float(found.features[i, column]) for i, c in enumerate(found.rows)}
+    column = found.features.column(name)
+    return {PEOPLE[int(c)].id: float(column[i]) for i, c in enumerate(found.rows)}
 
 
 def test_evidence_weighs_roles_and_age_with_a_floor(index: EvidenceIndex) -> None:
@@ -125,9 +132,7 @@ def test_tag_match_follows_the_tags_of_the_best_documents(index: EvidenceIndex) 
 
 def test_people_outside_the_mask_are_not_candidates(index: EvidenceIndex) -> None:
     allowed = np.array([True, False, True, True])
-    found = people_candidates(
-        index, ExpertiseConfig(), ranking([0, 1]), "kafka", no_profiles(), allowed
-    )
+    found = people_candidates(index, EXPERTISE, ranking([0, 1]), "kafka", no_profiles(), allowed)
     assert ROW["answerer"] not in found.rows
 
 
@@ -140,7 +145,7 @@ def test_excluded_documents_give_no_evidence_of_any_kind(index: EvidenceIndex) -
 
 
 def test_a_single_feature_model_ranks_and_explains(index: EvidenceIndex) -> None:
-    model = ExpertiseModel(index, ExpertiseConfig(model="combsum"), None)
+    model = ExpertiseModel(index, dataclasses.replace(EXPERTISE, model="combsum"), None)
     ranked = model.rank(ranking([0, 1]), "kafka", no_profiles(), np.ones(4, bool), 3)
     assert PEOPLE[ranked[0].person].id == "answerer"
     assert ranked[0].signals == {"documents": pytest.approx(ranked[0].score)}
@@ -150,7 +155,7 @@ def test_a_single_feature_model_ranks_and_explains(index: EvidenceIndex) -> None
 def test_learned_signals_add_up_to_the_score(index: EvidenceIndex) -> None:
     weights = tuple(1.0 if f in ("combsum", "activity_recent") else 0.0 for f in PEOPLE_FEATURES)
     ranker = LinearRanker("people", PEOPLE_FEATURES, weights, PEOPLE_SCALING)
-    ranked = ExpertiseModel(index, ExpertiseConfig(), ranker).rank(
+    ranked = ExpertiseModel(index, EXPERTISE, ranker).rank(
         ranking([0, 1, 2]), "kafka", no_profiles(), np.ones(4, bool), 4
     )
     for expert in ranked:
@@ -160,15 +165,13 @@ def test_learned_signals_add_up_to_the_score(index: EvidenceIndex) -> None:
 
 def test_a_profile_alone_can_make_someone_a_candidate(index: EvidenceIndex) -> None:
     profiles = (np.array([ROW["veteran"]]), np.array([0.9], dtype=np.float32))
-    found = people_candidates(
-        index, ExpertiseConfig(), ranking([3]), "roofs", profiles, np.ones(4, bool)
-    )
+    found = people_candidates(index, EXPERTISE, ranking([3]), "roofs", profiles, np.ones(4, bool))
     row = list(found.rows).index(ROW["veteran"])
-    assert found.features[row, PEOPLE_FEATURES.index("profile")] == pytest.approx(0.9)
+    assert found.features.column("profile")[row] == pytest.approx(0.9)
 
 
 def test_unknown_models_and_missing_rankers_are_refused(index: EvidenceIndex) -> None:
     with pytest.raises(ConfigurationError, match="people_model must be one of"):
-        ExpertiseModel(index, ExpertiseConfig(model="magic"), None)
+        ExpertiseModel(index, dataclasses.replace(EXPERTISE, model="magic"), None)
     with pytest.raises(ConfigurationError, match="needs a people ranker"):
-        ExpertiseModel(index, ExpertiseConfig(), None)
+        ExpertiseModel(index, EXPERTISE, None)

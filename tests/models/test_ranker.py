@@ -8,6 +8,7 @@ import pytest
 
 from models.exceptions import ConfigurationError
 from models.expertise import PEOPLE_FEATURES
+from models.features import Features
 from models.ranker import LinearRanker, default_ranker, fit, query_weights, standardise
 from models.retrieval import RESOURCE_FEATURES
 
@@ -34,8 +35,16 @@ def test_fit_learns_which_feature_marks_relevance() -> None:
 
 def test_contributions_add_up_to_the_score() -> None:
     ranker = LinearRanker("people", ("a", "b"), (2.0, -1.0), ("z", "centre"))
-    x = np.array([[1.0, 0.0], [3.0, 2.0], [5.0, 4.0]])
-    np.testing.assert_allclose(ranker.contributions(x).sum(axis=1), ranker.score(x), rtol=1e-6)
+    x = Features(
+        ("b", "unused", "a"), np.array([[0.0, 9.0, 1.0], [2.0, 9.0, 3.0], [4.0, 9.0, 5.0]])
+    )
+    contributions = ranker.contributions(x)
+    assert contributions.names == ("a", "b"), "columns are picked by name, in the ranker's order"
+    np.testing.assert_allclose(contributions.values.sum(axis=1), ranker.score(x), rtol=1e-6)
+    np.testing.assert_allclose(contributions.column("a"), [-2.4495, 0.0, 2.4495], atol=1e-4)
+    np.testing.assert_allclose(contributions.column("b"), [2.0, 0.0, -2.0])
+    with pytest.raises(KeyError, match="'b'"):
+        ranker.score(x.select(("a",)))
 
 
 def test_json_round_trip_and_bad_files(tmp_path: Path) -> None:

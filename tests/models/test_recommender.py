@@ -179,20 +179,12 @@ def test_building_over_a_folder_that_is_not_an_index_is_refused(
     assert (tmp_path / "mine.txt").exists()
 
 
-def with_evidence_ranker(recommender: Recommender, ranker: LinearRanker) -> Recommender:
-    """The same index, with another ranker for the documents people are judged by."""
-    return Recommender(
-        encoder=recommender.encoder,
-        corpus=recommender.corpus,
-        passage_index=recommender.passage_index,
-        profile_index=recommender.profile_index,
-        lexical=recommender.lexical,
-        titles=recommender.titles,
-        evidence=recommender.evidence,
-        rankers={**recommender.rankers, "evidence": ranker},
-        config=recommender.config,
-        manifest=recommender.manifest,
-    )
+def with_evidence_ranker(encoder: Encoder, ranker: LinearRanker, folder: Path) -> Recommender:
+    """The tiny index built with another ranker for the documents people are judged by."""
+    ranker.save(folder / "evidence.json")
+    config = RecommenderConfig(evidence_ranker=str(folder / "evidence.json"))
+    documents, people = tiny_records()
+    return Recommender.build(documents, people, encoder=encoder, config=config)
 
 
 def test_people_are_judged_by_the_evidence_ranker(
@@ -207,7 +199,7 @@ def test_people_are_judged_by_the_evidence_ranker(
     # A lexical-only evidence ranker changes who is found for a query only dense
     # retrieval understands, and leaves the resources alone.
     lexical = LinearRanker("resources", ("lexical",), (1.0,))
-    swapped = with_evidence_ranker(tiny, lexical)
+    swapped = with_evidence_ranker(encoder, lexical, tmp_path)
     question = "who can fix the shingles on top of our building"
     before, after = tiny.recommend(question), swapped.recommend(question)
     assert [h.document.id for h in before.resources] == [h.document.id for h in after.resources]
@@ -216,4 +208,4 @@ def test_people_are_judged_by_the_evidence_ranker(
     ]
     people = LinearRanker("people", ("model2",), (1.0,))
     with pytest.raises(ConfigurationError, match="evidence ranker must be a resources ranker"):
-        with_evidence_ranker(tiny, people)
+        with_evidence_ranker(encoder, people, tmp_path)

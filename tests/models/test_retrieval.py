@@ -3,18 +3,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.assembly import Assembly
 from models.encoder import Encoder
 from models.recommender import Recommender
 from models.records import Document
-from models.retrieval import FUSIONS, RESOURCE_FEATURES
+from models.results import Filters
+from models.retrieval import FUSIONS
 
 
 def ask(tiny: Recommender, query: str, fusion: str, wanted: int = 8) -> list[str]:
-    documents, passages, _ = tiny.corpus.masks()
-    vector = tiny.encoder.encode_queries([query])
-    found = tiny.retriever.candidates(vector, query, documents, passages, 50)
-    ranking = tiny.retriever.fuse(found, wanted, fusion=fusion)
-    return [tiny.corpus.documents[r].id for r in ranking.rows]
+    (retrieval,) = tiny.retrieve([query], depth=50)
+    ranking = tiny.rank_documents(retrieval, wanted, fusion=fusion)
+    return [tiny.documents[r].id for r in ranking.rows]
 
 
 @pytest.mark.parametrize("fusion", FUSIONS)
@@ -22,17 +22,17 @@ def test_every_fusion_finds_the_obvious_document(tiny: Recommender, fusion: str)
     assert ask(tiny, "broken roof tiles after a storm", fusion)[0] in {"d4", "d8"}
 
 
-def test_lexical_candidates_get_exact_dense_scores(tiny: Recommender) -> None:
-    documents, passages, _ = tiny.corpus.masks()
-    vector = tiny.encoder.encode_queries(["gutters"])
-    found = tiny.retriever.candidates(vector, "gutters", documents, passages, 2)
-    row = list(found.rows).index(tiny.corpus.document_rows["d8"])
+def test_lexical_candidates_get_exact_dense_scores(
+    tiny: Recommender, tiny_assembly: Assembly
+) -> None:
+    (retrieval,) = tiny.retrieve(["gutters"], depth=2)
+    found = retrieval.candidates
+    row = list(found.rows).index(tiny_assembly.parts.corpus.document_rows["d8"])
     assert found.lexical_rank[row] == 1
     passage = int(found.best_passage[row])
-    expected = float(tiny.passage_index.similarities(vector[0], np.array([passage]))[0])
-    assert found.features[row, RESOURCE_FEATURES.index("dense")] == pytest.approx(
-        expected, abs=1e-5
-    )
+    passages = tiny_assembly.parts.passages
+    expected = float(passages.similarities(retrieval.vector[0], np.array([passage]))[0])
+    assert found.features.column("dense")[row] == pytest.approx(expected, abs=1e-5)
 
 
 def test_explanations_name_the_retrievers_and_signals(tiny: Recommender) -> None:
@@ -47,10 +47,9 @@ def test_explanations_name_the_retrievers_and_signals(tiny: Recommender) -> None
 def test_filters_apply_to_bm25_before_the_cut(tiny: Recommender) -> None:
     answer = tiny.recommend("kafka", 3, 0, filters=None)
     assert answer.resources
-    documents, passages, _ = tiny.corpus.masks(departments=["Facilities"])
-    vector = tiny.encoder.encode_queries(["kafka"])
-    found = tiny.retriever.candidates(vector, "kafka", documents, passages, 50)
-    assert {tiny.corpus.documents[r].department for r in found.rows} == {"Facilities"}
+    (retrieval,) = tiny.retrieve(["kafka"], Filters(departments=("Facilities",)), depth=50)
+    found = retrieval.candidates
+    assert {tiny.documents[r].department for r in found.rows} == {"Facilities"}
 
 
 def test_rrf_ignores_corpus_order_and_unproposed_lists(encoder: Encoder) -> None:
@@ -59,22 +58,14 @@ def test_rrf_ignores_corpus_order_and_unproposed_lists(encoder: Encoder) -> None
     ]
     other = [Document(f"o{i}", f"Note {i}", "Unrelated text about gardens.") for i in range(5)]
     recommender = Recommender.build([*other, *twins], [], encoder=encoder)
-    documents, passages, _ = recommender.corpus.masks()
-    vector = recommender.encoder.encode_queries(["radiator maintenance"])
-    found = recommender.retriever.candidates(
-        vector, "radiator maintenance", documents, passages, 50
-    )
-    twin_rows = [recommender.corpus.document_rows[f"t{i}"] for i in range(3)]
-    rrf = {
-        int(r): f
-        for r, f in zip(found.rows, found.features[:, RESOURCE_FEATURES.index("rrf")], strict=True)
-    }
+    (retrieval,) = recommender.retrieve(["radiator maintenance"], depth=50)
+    found = retrieval.candidates
+    rows = {d.id: i for i, d in enumerate(recommender.documents)}
+    twin_rows = [rows[f"t{i}"] for i in range(3)]
+    rrf = {int(r): f for r, f in zip(found.rows, found.features.column("rrf"), strict=True)}
     assert len({round(rrf[r], 9) for r in twin_rows}) == 1, "identical documents share a rank"
     for row, lexical_rank, value in zip(
-        found.rows,
-        found.lexical_rank,
-        found.features[:, RESOURCE_FEATURES.index("rrf")],
-        strict=True,
+        found.rows, found.lexical_rank, found.features.column("rrf"), strict=True
     ):
         if lexical_rank == 0:
             dense_rank = found.dense_rank[list(found.rows).index(row)]

@@ -8,9 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.recommender import Recommender
+from models.results import Filters
 from serving.app import create_app
 from serving.config import Settings
-from tests.serving.conftest import LOOPBACK
+from tests.serving.conftest import LOOPBACK, anonymous_client
 
 
 def ask(client: TestClient, **body: Any) -> Any:
@@ -34,6 +35,21 @@ def test_recommendation_has_the_documented_shape(tiny_client: TestClient) -> Non
     assert person["name"] == "Ada Lovelace"
     assert set(person["signals"]) == {"documents", "writing", "profile", "activity", "topics"}
     assert set(person["evidence"][0]) == {"id", "title", "score", "role", "share"}
+
+
+def test_the_api_answers_in_the_one_shape_of_an_answer(
+    tiny_client: TestClient, tiny: Recommender
+) -> None:
+    # The shape `whoknows query --json` prints and the MLflow model returns, plus the id.
+    body = ask(tiny_client, query="kafka consumer lag", limit_resources=3, limit_people=2)
+    answer = tiny.recommend("kafka consumer lag", 3, 2, Filters(groups=()))
+    assert {k: v for k, v in body.items() if k != "id"} == answer.to_dict()
+    fields = ("name", "department")
+    narrow = anonymous_client(tiny, rate_limit=0, profile_fields=list(fields))
+    with narrow:
+        body = ask(narrow, query="kafka consumer lag", limit_resources=3, limit_people=2)
+    assert body["people"] == answer.to_dict(fields)["people"]
+    assert set(body["people"][0]) == {"id", "name", "department", "score", "signals", "evidence"}
 
 
 def test_each_recommendation_gets_its_own_id(tiny_client: TestClient) -> None:

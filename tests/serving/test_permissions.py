@@ -83,7 +83,7 @@ def _questions() -> list[str]:
 def test_nothing_restricted_is_returned_named_or_counted(world: World) -> None:
     rng = random.Random(SEED + 1)
     questions = _questions()
-    departments = world.recommender.corpus.departments
+    departments = world.recommender.departments
     returned_restricted = 0  # restricted documents returned to callers allowed to see them
     for _ in range(RANDOM_QUERIES):
         groups = rng.choice(list(world.keys))
@@ -139,7 +139,7 @@ def test_a_hidden_resource_is_exactly_as_missing(world: World) -> None:
 
 def test_a_profile_lists_only_documents_the_caller_may_see(world: World) -> None:
     counts: dict[str, int] = {}
-    for document in world.recommender.corpus.documents:
+    for document in world.recommender.documents:
         if document.id in world.restricted:
             for author in document.authors:
                 counts[author] = counts.get(author, 0) + 1

@@ -1,0 +1,97 @@
+"""Who knows about a query: the one path from a query's documents to its experts.
+
+The service and the ranker training both go through :class:`PeopleFinder`, so
+that the people features a ranker learns from are computed exactly as the
+service computes them:
+
+1. the query's candidate documents are ordered by the evidence ranker (learned
+   fusion without query expansion; the configured fusion when there is none);
+2. the profiles (title, bio, skills) nearest to the query are searched;
+3. the expertise model computes every candidate person's features over both
+   (models.expertise) and, in service, ranks them.
+"""
+
+from __future__ import annotations
+
+from models.arrays import Ids, Vectors
+from models.expertise import ExpertiseModel, ExpertScore, PeopleCandidates
+from models.index import VectorIndex
+from models.ranker import LinearRanker
+from models.retrieval import DocumentRanking, DocumentRetriever, Retrieval
+
+#: How many of the nearest profiles become candidates (and get a profile score).
+PROFILE_CANDIDATES = 200
+
+
+class PeopleFinder:
+    """Finds and ranks the people whose work shows expertise in a query.
+
+    Args:
+        retriever: fuses the query's candidate documents.
+        profiles: the profile vectors.
+        model: the expertise model (features and the people ranker).
+        evidence_ranker: the resources ranker that orders the documents people are
+            judged by; None to use the retriever's own fusion (``rrf`` if that is
+            ``learned``).
+    """
+
+    def __init__(
+        self,
+        retriever: DocumentRetriever,
+        profiles: VectorIndex,
+        model: ExpertiseModel,
+        evidence_ranker: LinearRanker | None,
+    ) -> None:
+        self._retriever = retriever
+        self._profiles = profiles
+        self._model = model
+        self._evidence_ranker = evidence_ranker
+
+    def rank(self, retrieval: Retrieval, limit: int) -> list[ExpertScore]:
+        """The best ``limit`` people the query's masks allow, with their evidence."""
+        ranking = self.documents(retrieval, self._evidence_ranker)
+        return self._model.rank(
+            ranking,
+            retrieval.text,
+            self._nearest_profiles(retrieval),
+            retrieval.people,
+            limit,
+            documents=retrieval.documents,
+        )
+
+    def candidates(
+        self, retrieval: Retrieval, evidence_ranker: LinearRanker | None
+    ) -> PeopleCandidates:
+        """Every candidate person and their features, over documents ordered by
+        ``evidence_ranker`` (training passes one fitted without the query).
+        """
+        ranking = self.documents(retrieval, evidence_ranker)
+        return self._model.candidates(
+            ranking,
+            retrieval.text,
+            self._nearest_profiles(retrieval),
+            retrieval.people,
+            documents=retrieval.documents,
+        )
+
+    def documents(
+        self, retrieval: Retrieval, evidence_ranker: LinearRanker | None
+    ) -> DocumentRanking:
+        """The documents whose authors are judged, best first."""
+        if evidence_ranker is not None:
+            fusion = "learned"
+        else:
+            fusion = "rrf" if self._retriever.fusion == "learned" else self._retriever.fusion
+        return self._retriever.fuse(
+            retrieval.candidates,
+            self._model.config.candidate_documents,
+            fusion=fusion,
+            ranker=evidence_ranker,
+        )
+
+    def _nearest_profiles(self, retrieval: Retrieval) -> tuple[Ids, Vectors]:
+        """Rows and cosine similarities of the allowed profiles nearest to the query."""
+        allowed = None if retrieval.people.all() else retrieval.people
+        hits = self._profiles.search(retrieval.vector, PROFILE_CANDIDATES, allowed=allowed)
+        found = hits.ids[0] >= 0
+        return hits.ids[0][found], hits.scores[0][found]
