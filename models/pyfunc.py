@@ -13,24 +13,17 @@ The model is logged from code (models/pyfunc_model.py), so nothing is pickled.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
-from models.packaging import ENCODER_ARTIFACT, INDEX_ARTIFACT, PARAMS
+from models.packaging import ENCODER_ARTIFACT, INDEX_ARTIFACT, PARAMS, quiet_mlflow
 from models.recommender import Recommender
 from models.results import Filters
 
-with warnings.catch_warnings():
-    # MLflow infers schemas of its own classes at import and warns about them.
-    warnings.simplefilter("ignore", UserWarning)
+# MLflow warns about its own classes at import, and asks for type hints on
+# predict() when the class is defined: whoknows logs an explicit signature
+# instead (type hints would replace it and drop its parameters: limits, filters).
+with quiet_mlflow():
     from mlflow.pyfunc.model import PythonModel
-
-
-with warnings.catch_warnings(record=True):
-    # MLflow asks for type hints on predict() when the class is defined, with a
-    # filter of its own that no "ignore" overrides, so the warning is recorded and
-    # dropped. whoknows logs an explicit signature instead: type hints would replace
-    # it and drop its parameters (limits, filters).
 
     class WhoknowsModel(PythonModel):
         """Recommends resources and people for each query of a list."""

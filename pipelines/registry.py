@@ -1,4 +1,5 @@
-"""The MLflow model registry: log a built index as a model, name it, point an alias at it.
+"""The MLflow model registry: log a built index as a model, name it, point an alias at
+it, and fetch a registered model for the service to serve.
 
 A registered whoknows model is the pyfunc of models.pyfunc with the index
 directory (and a fine-tuned encoder folder, when the index was not built with
@@ -14,24 +15,25 @@ import json
 import re
 import shutil
 import tempfile
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import models
 from models.artifact import Manifest
 from models.encoder import model_fingerprint, recorded_model_path
+from models.exceptions import ArtifactError
 from models.packaging import (
     ENCODER_ARTIFACT,
     INDEX_ARTIFACT,
     PARAMS,
     ModelFiles,
-    fetch,
-    import_mlflow,
+    packaged_files,
 )
 from pipelines import tracking
 from pipelines.exceptions import PipelineError, TrackingError
+from pipelines.tracking import import_mlflow
 
 DEFAULT_NAME = "whoknows"
 MODEL_CODE = Path(models.__file__).with_name("pyfunc_model.py")
@@ -97,7 +99,7 @@ def register(
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import ParamSchema, ParamSpec
 
-    example_output = [{"query": "q", "index_version": "v", "resources": [], "people": []}]
+    example_output = [{"resources": [], "people": [], "index_version": "v"}]
     inferred = infer_signature(["how do I stake ADA?"], example_output)
     signature = ModelSignature(
         inputs=inferred.inputs,
@@ -116,20 +118,10 @@ def register(
         artifacts = {INDEX_ARTIFACT: str(_stage(Path(index_dir), Path(staging) / INDEX_ARTIFACT))}
         if encoder is not None:
             artifacts[ENCODER_ARTIFACT] = str(_stage(encoder, Path(staging) / ENCODER_ARTIFACT))
-        with (
-            tracking.run(
-                f"register {name}",
-                tags={
-                    "whoknows.task": "register",
-                    "whoknows.index": str(Path(index_dir).resolve()),
-                },
-            ) as run,
-            warnings.catch_warnings(),
-        ):
-            # MLflow nudges towards type hints and input examples; whoknows logs an
-            # explicit signature instead (type hints would drop its parameters).
-            warnings.filterwarnings("ignore", message=".*type hints.*", category=UserWarning)
-            warnings.filterwarnings("ignore", message=".*input example.*", category=UserWarning)
+        with tracking.run(
+            f"register {name}",
+            tags={"whoknows.task": "register", "whoknows.index": str(Path(index_dir).resolve())},
+        ) as run:
             run.log_params(
                 tracking.flatten(
                     {
@@ -204,11 +196,6 @@ def _check_encoder(encoder: Path, manifest: Manifest, index_dir: Path) -> None:
         )
 
 
-def download(uri: str, cache_dir: Path) -> ModelFiles:
-    """Fetch a registered model (``models:/whoknows@champion``) from the tracking store."""
-    return fetch(uri, cache_dir, tracking.tracking_uri())
-
-
 def _stage(source: Path, target: Path) -> Path:
     if not Path(source).is_dir():
         raise PipelineError(f"{source} is not a folder")
@@ -236,3 +223,73 @@ def _requirements() -> list[str]:
         except metadata.PackageNotFoundError:
             pinned.append(package)
     return ["torch==2.13.0", *pinned]
+
+
+def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
+    """Download a registered whoknows model and locate its index and encoder.
+
+    Args:
+        uri: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+        cache_dir: downloads go under ``cache_dir/models/NAME/VERSION-RUN``; a
+            version is immutable, so one already there is not fetched again.
+        tracking_uri: the MLflow tracking store that holds the registry.
+
+    Raises:
+        ArtifactError: the registry does not know it, or it is not a whoknows model.
+    """
+    mlflow = import_mlflow()
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        version = _version(client, uri)
+        # Keyed by the run too: "version 1" of a recreated or other registry is
+        # another model.
+        folder = f"{version.version}-{version.run_id or 'external'}"
+        target = Path(cache_dir) / "models" / version.name / folder
+        if not target.is_dir():
+            _download(mlflow, f"models:/{version.name}/{version.version}", target, tracking_uri)
+    except MlflowException as exc:
+        raise ArtifactError(f"cannot fetch {uri} from {tracking_uri}: {exc.message}") from exc
+    files = packaged_files(target)
+    if not files.index.is_dir():
+        raise ArtifactError(f"{uri} is not a whoknows model: it has no packaged index")
+    return files
+
+
+def _download(mlflow: Any, uri: str, target: Path, tracking_uri: str) -> None:
+    """Download into a temporary sibling folder, then rename it into place.
+
+    A download cut short leaves no half model behind, and two services sharing
+    the cache cannot pull a folder from under each other: the first rename wins.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
+        mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging))
+        staging.chmod(0o755)  # mkdtemp's 0700 would hide it from other users of the cache
+        try:
+            staging.rename(target)
+        except OSError:
+            if not target.is_dir():  # not another process's finished download
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _version(client: Any, uri: str) -> Any:
+    """The ModelVersion that ``models:/name@alias`` or ``models:/name/version`` names."""
+    if not uri.startswith("models:/"):
+        raise ArtifactError(
+            f"{uri!r} is not a registry URI; use models:/NAME@ALIAS or models:/NAME/VERSION"
+        )
+    path = uri.removeprefix("models:/")
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        return client.get_model_version_by_alias(name, alias)
+    name, _, version = path.partition("/")
+    if not version:
+        raise ArtifactError(f"{uri!r} names no version or alias: use models:/{name}@champion")
+    return client.get_model_version(name, version)

@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from models.packaging import import_mlflow
+from models.packaging import quiet_mlflow
 from pipelines.exceptions import TrackingError
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT = "whoknows"
 
 log = logging.getLogger("whoknows.tracking")
+
+
+def import_mlflow() -> Any:
+    """The mlflow module, imported quietly (its own import-time notices are not ours).
+
+    Imported on first use, not at module import: MLflow is slow to import and only
+    tracking and the registry need it. Its loggers are set to WARNING: the SQLite
+    store logs its schema migrations at INFO on first use.
+    """
+    with quiet_mlflow():
+        import mlflow
+        import mlflow.pyfunc  # lazily loaded otherwise, warning about its own classes
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return mlflow
 
 
 def tracking_uri() -> str:
@@ -58,12 +72,7 @@ def run(name: str, *, tags: Mapping[str, str] | None = None) -> Iterator[Any]:
     """
     mlflow = import_mlflow()
     uri = tracking_uri()
-    with warnings.catch_warnings():
-        # Deprecations inside MLflow's own storage layers are not ours to fix;
-        # every other warning still shows.
-        warnings.filterwarnings(
-            "ignore", category=DeprecationWarning, module=r"(mlflow|sqlalchemy|alembic)(\.|$)"
-        )
+    with quiet_mlflow():
         try:
             mlflow.set_tracking_uri(uri)
             _experiment(mlflow, uri)

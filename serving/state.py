@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 
 from models.exceptions import WhoknowsError
-from models.packaging import fetch
 from models.recommender import Recommender
+from pipelines.registry import fetch
 from serving.config import Settings
 
 log = logging.getLogger("whoknows.serving")

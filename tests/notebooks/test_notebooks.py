@@ -11,7 +11,7 @@ import nbformat
 import papermill
 import pytest
 
-from models.packaging import import_mlflow
+from pipelines.tracking import import_mlflow
 from pipelines import tracking
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"

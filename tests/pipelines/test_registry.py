@@ -9,10 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from models.packaging import fetch, import_mlflow
 from pipelines import registry, tracking
 from pipelines.cli import app
 from pipelines.exceptions import PipelineError
+from pipelines.registry import fetch
+from pipelines.tracking import import_mlflow
 from serving.app import create_app
 from serving.config import Settings
 
@@ -36,6 +37,10 @@ def test_the_registered_model_answers_as_a_pyfunc(champion: registry.Registered)
     assert len(answers[0]["resources"]) == 2 and len(answers[0]["people"]) == 1
     assert {r["department"] for a in answers for r in a["resources"]} == {"Internet of Things"}
     assert answers[0]["index_version"] == champion_version(champion)
+    assert set(answers[0]) == {"resources", "people", "index_version"}
+    assert set(answers[0]["resources"][0]["why"]) == {"passage", "found_by", "signals"}
+    evidence = [e for a in answers for p in a["people"] for e in p["evidence"]]
+    assert evidence and set(evidence[0]) == {"id", "title", "score", "role", "share"}
 
 
 def champion_version(champion: registry.Registered) -> str:

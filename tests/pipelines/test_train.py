@@ -12,12 +12,13 @@ from typer.testing import CliRunner
 from models.encoder import Encoder
 from models.exceptions import EncoderMismatchError
 from models.finetune import ACCEPTED_MARK, FineTuneConfig, Pair, mine_pairs
-from models.packaging import fetch, import_mlflow
 from models.recommender import Recommender
 from models.records import Document
 from pipelines import ingest, registry, tracking, train
 from pipelines.cli import app
 from pipelines.exceptions import PipelineError
+from pipelines.registry import fetch
+from pipelines.tracking import import_mlflow
 
 
 @pytest.fixture(scope="module")
