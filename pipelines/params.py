@@ -87,11 +87,6 @@ def _beside(params_file: Path, value: str | None) -> str | None:
     return str(Path(params_file).parent / value)
 
 
-def load_config(path: Path | None) -> RecommenderConfig:
-    """Only the recommender parameters of a params file."""
-    return load_params(path).config
-
-
 def _read(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

@@ -50,7 +50,7 @@ def create_app(
         app.state.store_error = None
         if opened is None:
             try:
-                opened = Store.open(settings.database_url)
+                opened = Store(settings.database_url)
             except StoreError as exc:
                 app.state.store_error = str(exc)
                 log.error("cannot open the database: %s", exc)

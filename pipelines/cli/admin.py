@@ -39,7 +39,7 @@ db = typer.Typer(help="Migrate the store's database.", no_args_is_help=True)
 def _open(url: str) -> Store:
     from pipelines.store import Store
 
-    return Store.open(url)
+    return Store(url)
 
 
 @keys.command("create")

@@ -7,8 +7,8 @@ the same steps with files between them, as the DVC pipeline (dvc.yaml) runs them
 from __future__ import annotations
 
 import copy
+import functools
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +17,7 @@ import typer
 from models.embedding_cache import default_cache_dir
 from models.exceptions import InvalidFilterError
 from models.records import ResourceType
-from models.results import Filters
+from models.results import DEFAULT_LIMIT, Filters
 from pipelines.cli.common import (
     CacheOption,
     EncoderOption,
@@ -191,11 +191,25 @@ def serve(
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            envvar="WHOKNOWS_WORKERS",
+            help="Worker processes, each with its own copy of the index (memory grows "
+            "with each). uvicorn restarts one that dies.",
+        ),
+    ] = 1,
     encoder: EncoderOption = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
+    from pydantic import ValidationError
+    from uvicorn.supervisors import Multiprocess
+
+    from serving.app import create_app
+    from serving.config import Settings
 
     if index is not None and model is not None:
         # One typed on the command line wins over the other from the environment.
@@ -223,25 +237,40 @@ def serve(
             "or WHOKNOWS_MODEL_URI)"
         )
         raise typer.Exit(2)
-    # The app reads its settings from the environment, so that `uvicorn
-    # serving.app:create_app --factory` and this command behave the same.
-    for name, value in (
-        ("WHOKNOWS_INDEX_DIR", index),
-        ("WHOKNOWS_MODEL_URI", model),
-        ("WHOKNOWS_ENCODER_PATH", encoder),
-    ):
-        # Empty, not removed: the app would read a removed one from .env again.
-        os.environ[name] = "" if value is None else str(value)
+    try:
+        # The options win over the environment and .env, the other settings come from them.
+        settings = Settings(index_dir=index, model_uri=model, encoder_path=encoder)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"WHOKNOWS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        console.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False)
+        raise typer.Exit(2) from None
     logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logging["loggers"]["whoknows"] = {"handlers": ["default"], "level": log_level.upper()}
-    uvicorn.run(
-        "serving.app:create_app",
+    # A factory with its settings rather than an app: each worker process builds its own
+    # app (and loads its own index), and a factory of a pickled Settings crosses to them.
+    config = uvicorn.Config(
+        functools.partial(create_app, settings),
         factory=True,
         host=host,
         port=port,
+        workers=workers,
         log_level=log_level,
         log_config=logging,
     )
+    server = uvicorn.Server(config)
+    try:
+        if workers > 1:
+            _migrate_once(settings.database_url)
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server.run()
+    except KeyboardInterrupt:
+        pass
+    if workers == 1 and not server.started:
+        raise typer.Exit(3)  # uvicorn's own code for a failed start-up
 
 
 def query(
@@ -251,8 +280,10 @@ def query(
     ],
     limit_resources: Annotated[
         int, typer.Option("--resources", "-r", help="How many resources.")
-    ] = 5,
-    limit_people: Annotated[int, typer.Option("--people", "-p", help="How many people.")] = 5,
+    ] = DEFAULT_LIMIT,
+    limit_people: Annotated[
+        int, typer.Option("--people", "-p", help="How many people.")
+    ] = DEFAULT_LIMIT,
     department: Annotated[
         list[str] | None, typer.Option("--department", help="Only this department. Repeatable.")
     ] = None,
@@ -283,6 +314,18 @@ def query(
         print_answer(answer)
 
 
+def _migrate_once(database_url: str) -> None:
+    """Bring the database to the newest schema before the workers start, so that they
+    do not all migrate it at once; a worker that cannot open it says so itself."""
+    from pipelines.exceptions import StoreError
+    from pipelines.store import Store
+
+    try:
+        Store(database_url).close()
+    except StoreError as exc:
+        console.print(f"[yellow]warning:[/] {exc}", highlight=False)
+
+
 def _erased(database_url: str | None) -> set[str]:
     """The id hashes of people erased on request, from the store if there is one."""
     from pipelines.store import Store
@@ -292,7 +335,7 @@ def _erased(database_url: str | None) -> set[str]:
         if not Path(DEFAULT_FILE).is_file():
             return set()
         database_url = DEFAULT_URL
-    with Store.open(database_url) as store:
+    with Store(database_url) as store:
         return {digest for digest, reason in store.suppressed().items() if reason == "erasure"}
 
 

@@ -99,11 +99,6 @@ class Store:
             with self._guard():
                 database.upgrade(self.engine)
 
-    @classmethod
-    def open(cls, url: str | URL = database.DEFAULT_URL) -> Store:
-        """Open the store at ``url``, upgrading its schema to head."""
-        return cls(url)
-
     def close(self) -> None:
         """Release the pooled connections."""
         self.engine.dispose()

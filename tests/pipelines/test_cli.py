@@ -1,13 +1,24 @@
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
+from models.encoder import Encoder
+from models.recommender import Recommender
 from pipelines.cli import app
+from serving.config import Settings
 
 runner = CliRunner()
 
@@ -27,7 +38,9 @@ def corpus(tmp_path: Path) -> tuple[Path, Path]:
     return docs, people
 
 
-def test_build_then_query(corpus: tuple[Path, Path], tmp_path: Path, cache_dir: Path) -> None:
+def test_build_then_query(
+    corpus: tuple[Path, Path], tmp_path: Path, cache_dir: Path, encoder: Encoder
+) -> None:
     docs, people = corpus
     out = tmp_path / "index"
     built = runner.invoke(
@@ -53,6 +66,9 @@ def test_build_then_query(corpus: tuple[Path, Path], tmp_path: Path, cache_dir: 
     answer = json.loads(asked.stdout)
     assert answer["resources"][0]["id"] == "docs/kafka.md"
     assert answer["people"][0]["name"] == "Ada"
+    # The shape of POST /v1/recommendations (without its id), as a notebook gets it too.
+    assert answer == Recommender.load(out, encoder=encoder).recommend("consumer lag").to_dict()
+    assert set(answer["resources"][0]["why"]) == {"passage", "found_by", "signals"}
     table = runner.invoke(app, ["query", "roof tiles", "--index", str(out), "--type", "case-study"])
     assert table.exit_code == 0 and "Roof" in table.stdout
 
@@ -118,51 +134,69 @@ def test_settings_come_from_a_dotenv_file_too(
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[dict[str, str | None]]:
-    """What `serve` would start: the settings it hands the app, without a server."""
+def served(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[Settings]:
+    """What `serve` would start: the settings of the app it hands uvicorn, without a server."""
     import uvicorn
 
-    started: list[dict[str, str | None]] = []
+    started: list[Settings] = []
 
-    def record(*args: object, **kwargs: object) -> None:
-        names = ("WHOKNOWS_INDEX_DIR", "WHOKNOWS_MODEL_URI")
-        started.append({name: os.environ.get(name) for name in names})
+    def record(server: uvicorn.Server, sockets: object = None) -> None:
+        factory = server.config.app
+        assert isinstance(factory, functools.partial) and server.config.factory
+        # The options go to the app in its settings, not through the environment.
+        assert "WHOKNOWS_INDEX_DIR" not in os.environ or not factory.args[0].index_dir
+        started.append(factory.args[0])
+        server.started = True
 
-    monkeypatch.setattr(uvicorn, "run", record)
+    monkeypatch.setattr(uvicorn.Server, "run", record)
     monkeypatch.chdir(tmp_path)  # no developer's .env
     for name in ("WHOKNOWS_INDEX_DIR", "WHOKNOWS_MODEL_URI"):
-        # serve() sets these for the app: setting first makes monkeypatch restore them.
+        # The command loads .env into the environment: setting first makes
+        # monkeypatch restore (remove) what it loads.
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     return started
 
 
 def test_serve_prefers_what_is_typed_over_the_environment(
-    served: list[dict[str, str | None]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    served: list[Settings], tmp_path: Path
 ) -> None:
     result = runner.invoke(
         app,
         ["serve", "--model", "models:/whoknows@champion"],
-        env={"WHOKNOWS_INDEX_DIR": str(tmp_path)},
+        env={"WHOKNOWS_INDEX_DIR": str(tmp_path), "WHOKNOWS_RATE_LIMIT": "7"},
     )
     assert result.exit_code == 0, result.output
-    assert served == [{"WHOKNOWS_INDEX_DIR": "", "WHOKNOWS_MODEL_URI": "models:/whoknows@champion"}]
+    (settings,) = served
+    assert settings.index_dir is None and settings.model_uri == "models:/whoknows@champion"
+    assert settings.rate_limit == 7, "the other settings come from the environment"
+    again = runner.invoke(
+        app,
+        ["serve", "--index", str(tmp_path)],
+        env={"WHOKNOWS_MODEL_URI": "models:/from-the-environment"},
+    )
+    assert again.exit_code == 0, again.output
+    assert served[1].index_dir == tmp_path and served[1].model_uri is None
 
 
-def test_a_typed_index_beats_a_model_in_dotenv(
-    served: list[dict[str, str | None]], tmp_path: Path
-) -> None:
-    from serving.config import Settings
-
+def test_a_typed_index_beats_a_model_in_dotenv(served: list[Settings], tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("WHOKNOWS_MODEL_URI=models:/whoknows@champion\n")
     result = runner.invoke(app, ["serve", "--index", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    settings = Settings()  # what the app reads: the emptied variable beats .env
+    (settings,) = served
     assert settings.index_dir == tmp_path and settings.model_uri is None
 
 
+def test_serve_names_a_setting_it_cannot_read(served: list[Settings], tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["serve", "--index", str(tmp_path)], env={"WHOKNOWS_RATE_LIMIT": "lots"}
+    )
+    assert result.exit_code == 2 and "WHOKNOWS_RATE_LIMIT" in result.output
+    assert served == []
+
+
 def test_serve_names_the_conflict_when_both_come_from_the_environment(
-    served: list[dict[str, str | None]], tmp_path: Path
+    served: list[Settings], tmp_path: Path
 ) -> None:
     env = {"WHOKNOWS_INDEX_DIR": str(tmp_path), "WHOKNOWS_MODEL_URI": "models:/whoknows@champion"}
     result = runner.invoke(app, ["serve"], env=env)
@@ -188,3 +222,39 @@ def test_progress_without_a_terminal_is_a_line_per_tenth() -> None:
         f"embed passages: {n}/100" for n in range(10, 101, 10)
     ]
     assert lines[11:] == ["queries: 3/3"] and len(lines) == 12
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_answers_from_both(sample_index: Path, tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "WHOKNOWS_ANONYMOUS": "true",
+        "WHOKNOWS_DATABASE_URL": f"sqlite:///{tmp_path / 'whoknows.db'}",
+    }
+    command = [sys.executable, "-m", "pipelines.cli", "serve", "--index", str(sample_index)]
+    command += ["--port", str(port), "--workers", "2"]
+    log = (tmp_path / "serve.log").open("w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        url = f"http://127.0.0.1:{port}"
+        loaded = 0
+        while loaded < 2 and time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            time.sleep(0.5)
+            loaded = (tmp_path / "serve.log").read_text().count(" ready in ")
+        assert loaded == 2, (tmp_path / "serve.log").read_text()
+        for _ in range(6):  # a new connection each time, so both workers take some
+            with httpx.Client(base_url=url) as client:
+                answer = client.post("/v1/recommendations", json={"query": "Grover's oracle"})
+            assert answer.status_code == 200 and answer.json()["resources"], answer.text
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+        log.close()
+    output = (tmp_path / "serve.log").read_text()
+    workers = set(re.findall(r"Started server process \[(\d+)\]", output))
+    assert len(workers) == 2, output

@@ -67,7 +67,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'store.db'}"
         return
     url: URL = request.getfixturevalue("postgres_url")
-    Store.open(url).close()  # migrated, so that its tables can be emptied afterwards
+    Store(url).close()  # migrated, so that its tables can be emptied afterwards
     yield url.render_as_string(hide_password=False)
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -79,5 +79,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     """A store on each engine, closed afterwards."""
-    with Store.open(database_url) as opened:
+    with Store(database_url) as opened:
         yield opened

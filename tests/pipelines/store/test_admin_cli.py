@@ -23,7 +23,7 @@ def test_a_created_key_is_printed_once_alone_and_never_listed(database_url: str)
     secret = made.stdout.strip()
     assert secret.startswith("wk_") and "\n" not in secret
     assert "cannot be shown again" in made.stderr
-    with Store.open(database_url) as store:
+    with Store(database_url) as store:
         key = store.authenticate(secret)
     assert key is not None and key.groups == ("eng", "ops") and key.admin and key.person == "ada"
     listed = runner.invoke(app, ["keys", "list", "--database-url", database_url])
@@ -41,12 +41,12 @@ def test_revoking_twice_names_and_unknown_keys_fail_with_a_message(database_url:
     assert revoked.exit_code == 0 and "revoked" in revoked.stderr
     unknown = runner.invoke(app, ["keys", "revoke", "ghost"], env=env)
     assert unknown.exit_code == 1 and "no API key named 'ghost'" in unknown.stderr
-    with Store.open(database_url) as store:
+    with Store(database_url) as store:
         assert [k.revoked for k in store.keys()] == [True]
 
 
 def test_feedback_export_takes_whole_days(database_url: str, tmp_path: Path) -> None:
-    with Store.open(database_url) as store:
+    with Store(database_url) as store:
         log(store, "r1", day(1, 2), "kafka", department=None, best=0.5, resources=("d1",))
         log(store, "r2", day(1, 3), "roof", department=None, best=0.5, resources=("d1",))
         rate(store, "r1", "resource", "d1", "helpful")

@@ -50,7 +50,7 @@ def corpus(tmp_path: Path) -> tuple[Path, Path]:
 def test_ingest_honours_erasures_but_not_opt_outs(
     corpus: tuple[Path, Path], tmp_path: Path, database_url: str
 ) -> None:
-    with Store.open(database_url) as store:
+    with Store(database_url) as store:
         store.erase("ada")
         store.suppress("cy", "opt_out")  # opted out: hidden when serving, still in the index
     docs, people = corpus
@@ -87,7 +87,7 @@ def test_ingest_reads_the_default_database_when_it_exists(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("WHOKNOWS_DATABASE_URL", raising=False)
-    with Store.open("sqlite:///whoknows.db") as store:
+    with Store("sqlite:///whoknows.db") as store:
         store.erase("bob")
     docs, people = corpus
     result = runner.invoke(app, ["ingest", "-d", str(docs), "-p", str(people), "-o", "out"])

@@ -52,7 +52,7 @@ def test_upgrade_downgrade_and_upgrade_again(empty_url: str | URL) -> None:
 
 def test_opening_a_store_migrates_it_and_keeps_what_it_holds(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'kept.db'}"
-    with Store.open(url) as store:
+    with Store(url) as store:
         store.create_key("k", ["g"])
-    with Store.open(url) as again:
+    with Store(url) as again:
         assert [k.name for k in again.keys()] == ["k"]
