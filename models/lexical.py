@@ -55,7 +55,12 @@ class LexicalIndex:
         tokens = tokenize([t if t.strip() else "" for t in texts]) or [[]]
         if not any(tokens):
             tokens = [["\x00"] for _ in tokens]
-        retriever.index(tokens, show_progress=False)
+        # Words numbered in sorted order: bm25s numbers them in the order of a set,
+        # which changes with Python's hash seed, and so would every tie between
+        # words (query expansion) from one build to the next.
+        vocabulary = {word: i for i, word in enumerate(sorted({w for ws in tokens for w in ws}))}
+        ids = [[vocabulary[w] for w in words] for words in tokens]
+        retriever.index((ids, vocabulary), show_progress=False)
         return cls(retriever, len(texts))
 
     def scores(self, query: str) -> Vectors:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +64,28 @@ def test_feedback_survives_save_and_load(tmp_path: Path) -> None:
         loaded.feedback_scores(np.array([1]), 3), index.feedback_scores(np.array([1]), 3)
     )
     assert LexicalIndex.build([]).feedback_scores(np.array([0]), 3).shape == (0,)
+
+
+def test_a_build_is_the_same_whatever_python_s_hash_seed(tmp_path: Path) -> None:
+    # Words that tie for query expansion must be numbered the same in every build,
+    # or two builds of the same records rank differently.
+    script = (
+        "import sys; from pathlib import Path; from models.lexical import LexicalIndex; "
+        "index = LexicalIndex.build(['alpha beta gamma delta', 'gamma delta alpha', 'beta']); "
+        "index.save(Path(sys.argv[1])); "
+        "print(index.feedback_scores([0, 1], 2).tolist())"
+    )
+    runs = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / seed
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(out)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        files = {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+        runs.append((done.stdout, files))
+    assert runs[0] == runs[1] == runs[2]
