@@ -14,10 +14,11 @@ service computes them:
 from __future__ import annotations
 
 from models.arrays import Ids, Vectors
+from models.exceptions import ConfigurationError
 from models.expertise import ExpertiseModel, ExpertScore, PeopleCandidates
 from models.index import VectorIndex
 from models.ranker import LinearRanker
-from models.retrieval import DocumentRanking, DocumentRetriever, Retrieval
+from models.retrieval import RESOURCE_FEATURES, DocumentRanking, DocumentRetriever, Retrieval
 
 #: How many of the nearest profiles become candidates (and get a profile score).
 PROFILE_CANDIDATES = 200
@@ -33,6 +34,10 @@ class PeopleFinder:
         evidence_ranker: the resources ranker that orders the documents people are
             judged by; None to use the retriever's own fusion (``rrf`` if that is
             ``learned``).
+
+    Raises:
+        ConfigurationError: the evidence ranker is not a resources ranker, or needs
+            features this version does not compute.
     """
 
     def __init__(
@@ -42,6 +47,10 @@ class PeopleFinder:
         model: ExpertiseModel,
         evidence_ranker: LinearRanker | None,
     ) -> None:
+        if evidence_ranker is not None:
+            if evidence_ranker.task != "resources":
+                raise ConfigurationError("the evidence ranker must be a resources ranker")
+            evidence_ranker.check_features(RESOURCE_FEATURES)
         self._retriever = retriever
         self._profiles = profiles
         self._model = model

@@ -33,7 +33,6 @@ from models.config import RecommenderConfig
 from models.embeddings import Embeddings
 from models.encoder import Encoder
 from models.exceptions import (
-    ConfigurationError,
     InvalidQueryError,
     UnknownPersonError,
     UnknownResourceError,
@@ -52,7 +51,7 @@ from models.results import (
     Recommendations,
     ResourceHit,
 )
-from models.retrieval import RESOURCE_FEATURES, DocumentRanking, DocumentRetriever, Retrieval
+from models.retrieval import DocumentRanking, DocumentRetriever, Retrieval
 
 #: The most results one call may ask for (the HTTP API allows fewer).
 MAX_LIMIT = 1000
@@ -87,16 +86,11 @@ class Recommender:
             ranker=parts.rankers.get("resources"),
             depth=config.retrieval_depth,
         )
-        evidence_ranker = parts.rankers.get("evidence")
-        if evidence_ranker is not None:
-            if evidence_ranker.task != "resources":
-                raise ConfigurationError("the evidence ranker must be a resources ranker")
-            evidence_ranker.check_features(RESOURCE_FEATURES)
         self._people = PeopleFinder(
             self._retriever,
             parts.profiles,
             ExpertiseModel(parts.evidence, config.expertise, parts.rankers.get("people")),
-            evidence_ranker if config.fusion == "learned" else None,
+            parts.rankers.get("evidence") if config.fusion == "learned" else None,
         )
         hidden = np.array([p.opt_out for p in parts.corpus.people], dtype=bool)
         hidden.flags.writeable = False
