@@ -41,6 +41,7 @@ app.command("train-ranker")(quality.train_ranker)
 app.command()(lifecycle.train)
 app.command()(lifecycle.register)
 app.add_typer(admin.keys, name="keys")
+app.add_typer(admin.link, name="link")
 app.add_typer(admin.feedback, name="feedback")
 app.add_typer(admin.db, name="db")
 

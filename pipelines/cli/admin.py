@@ -1,8 +1,9 @@
-"""Commands that administer the store: API keys, feedback export and migrations.
+"""Commands that administer the store: API keys, chat users, feedback export, migrations.
 
-``whoknows keys create|revoke|list``, ``whoknows feedback export`` and
-``whoknows db upgrade``; each opens the database of --database-url
-(WHOKNOWS_DATABASE_URL, default ./whoknows.db), migrating it to the newest schema.
+``whoknows keys create|revoke|list``, ``whoknows link slack|teams|list|remove``,
+``whoknows feedback export`` and ``whoknows db upgrade``; each opens the database
+of --database-url (WHOKNOWS_DATABASE_URL, default ./whoknows.db), migrating it to
+the newest schema.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ DatabaseOption = Annotated[
 ]
 
 keys = typer.Typer(help="Create, revoke and list API keys.", no_args_is_help=True)
+link = typer.Typer(
+    help="Link Slack and Teams users to people: they then ask as that person, with the "
+    "link's groups (an unlinked user sees public documents only).",
+    no_args_is_help=True,
+)
 feedback = typer.Typer(help="Turn feedback into evaluation data.", no_args_is_help=True)
 db = typer.Typer(help="Migrate the store's database.", no_args_is_help=True)
 
@@ -52,16 +58,33 @@ def create_key(
     person: Annotated[
         str | None, typer.Option("--person", help="The person id the key acts for.")
     ] = None,
+    origins: Annotated[
+        str | None,
+        typer.Option(
+            "--origins",
+            help="Comma-separated browser origins the key may be used from, e.g. "
+            "https://intranet.example.org: for a key put in a web page (the "
+            "api-key attribute of <whoknows-search>). Browsers there may then call the API.",
+            show_default=False,
+        ),
+    ] = None,
     database_url: DatabaseOption = DEFAULT_URL,
 ) -> None:
     """Make an API key and print its secret, once, on stdout."""
     with errors():
         with _open(database_url) as store:
-            key, secret = store.create_key(name, groups.split(","), admin=admin, person=person)
+            key, secret = store.create_key(
+                name,
+                groups.split(","),
+                admin=admin,
+                person=person,
+                origins=None if origins is None else origins.split(","),
+            )
     typer.echo(secret)
     rights = ", ".join(key.groups) or "no groups"
+    where = f"; only from {', '.join(key.origins)}" if key.origins else ""
     console.print(
-        f"[green]created[/] key {key.name!r} ({rights}{', admin' if key.admin else ''}): "
+        f"[green]created[/] key {key.name!r} ({rights}{', admin' if key.admin else ''}{where}): "
         "keep the secret above now, it cannot be shown again",
         highlight=False,
     )
@@ -87,7 +110,8 @@ def list_keys(database_url: DatabaseOption = DEFAULT_URL) -> None:
         with _open(database_url) as store:
             found = store.keys()
     table = Table(title=f"API keys ({len(found)})", title_justify="left")
-    for column in ("name", "prefix", "groups", "admin", "person", "created", "revoked"):
+    columns = ("name", "prefix", "groups", "admin", "person", "origins", "created", "revoked")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for key in found:
         table.add_row(
@@ -96,10 +120,87 @@ def list_keys(database_url: DatabaseOption = DEFAULT_URL) -> None:
             ", ".join(key.groups),
             "yes" if key.admin else "",
             key.person or "",
+            ", ".join(key.origins) if key.origins else "any",
             f"{key.created_at:%Y-%m-%d %H:%M}",
             f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "",
         )
     out.print(table)
+
+
+ChatUser = Annotated[str, typer.Argument(help="The user's id on the platform.")]
+PersonArgument = Annotated[str, typer.Argument(help="The person id in the index.")]
+GroupsOption = Annotated[
+    str, typer.Option("--groups", help="Comma-separated groups whose resources they may see.")
+]
+
+
+def _link(platform: str, user: str, person: str, groups: str, database_url: str) -> None:
+    with errors():
+        with _open(database_url) as store:
+            made = store.link_chat_user(platform, user, person, groups.split(","))
+    rights = ", ".join(made.groups) or "no groups: public documents only"
+    console.print(
+        f"[green]linked[/] {platform} user {made.user_id} to {made.person} ({rights})",
+        highlight=False,
+    )
+
+
+@link.command("slack")
+def link_slack(
+    user: ChatUser,
+    person: PersonArgument,
+    groups: GroupsOption = "",
+    database_url: DatabaseOption = DEFAULT_URL,
+) -> None:
+    """Ask as PERSON from Slack user USER (its member id, U...)."""
+    _link("slack", user, person, groups, database_url)
+
+
+@link.command("teams")
+def link_teams(
+    user: ChatUser,
+    person: PersonArgument,
+    groups: GroupsOption = "",
+    database_url: DatabaseOption = DEFAULT_URL,
+) -> None:
+    """Ask as PERSON from Teams user USER (their Azure AD object id)."""
+    _link("teams", user, person, groups, database_url)
+
+
+@link.command("list")
+def list_links(database_url: DatabaseOption = DEFAULT_URL) -> None:
+    """List the linked chat users."""
+    with errors():
+        with _open(database_url) as store:
+            found = store.chat_links()
+    table = Table(title=f"Chat users ({len(found)})", title_justify="left")
+    for column in ("platform", "user", "person", "groups", "linked"):
+        table.add_column(column, overflow="fold")
+    for made in found:
+        table.add_row(
+            made.platform,
+            made.user_id,
+            made.person,
+            ", ".join(made.groups),
+            f"{made.created_at:%Y-%m-%d %H:%M}",
+        )
+    out.print(table)
+
+
+@link.command("remove")
+def remove_link(
+    platform: Annotated[str, typer.Argument(help="slack or teams.")],
+    user: ChatUser,
+    database_url: DatabaseOption = DEFAULT_URL,
+) -> None:
+    """Unlink a chat user: they ask as a caller of no group again."""
+    with errors():
+        with _open(database_url) as store:
+            removed = store.unlink_chat_user(platform, user)
+    if not removed:
+        console.print(f"[yellow]no {platform} user {user} was linked[/]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"[green]unlinked[/] {platform} user {user}", highlight=False)
 
 
 @feedback.command("export")

@@ -11,14 +11,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, get_args
+from urllib.parse import urlsplit
 
 ItemKind = Literal["resource", "person"]
+Platform = Literal["slack", "teams"]
 Action = Literal["click", "helpful", "not_helpful", "contacted"]
 Reason = Literal["opt_out", "erasure"]
 
 ITEM_KINDS: frozenset[str] = frozenset(get_args(ItemKind))
 ACTIONS: frozenset[str] = frozenset(get_args(Action))
 REASONS: frozenset[str] = frozenset(get_args(Reason))
+PLATFORMS: frozenset[str] = frozenset(get_args(Platform))
 POSITIVE: frozenset[str] = frozenset({"helpful", "contacted"})
 """Actions that say an item answered the question (grade 2 in exported judgments)."""
 ENGAGED: frozenset[str] = frozenset({"click", "helpful", "contacted"})
@@ -44,6 +47,39 @@ def person_hash(person_id: str) -> str:
     return hashlib.sha256(person_id.encode("utf-8")).hexdigest()
 
 
+def normalise_origin(value: str) -> str:
+    """A browser origin as the Origin header spells it: ``scheme://host[:port]``, lower case.
+
+    Raises:
+        ValueError: not an http(s) origin (a path, query or user part is not allowed).
+    """
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or parts.username is not None
+    ):
+        raise ValueError(
+            f"{value!r} is not an origin: give scheme, host and port only, e.g. "
+            "https://intranet.example.org or http://127.0.0.1:8080"
+        )
+    scheme = parts.scheme.lower()
+    default = {"http": 80, "https": 443}[scheme]
+    host = parts.hostname.lower()
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != default else "")
+
+
 @dataclass(frozen=True, slots=True)
 class ApiKey:
     """An API key as shown to administrators; the secret itself is never kept.
@@ -56,6 +92,9 @@ class ApiKey:
         person: the person the key acts for, if any (for feedback and erasure).
         created_at: when it was made.
         revoked_at: when it was revoked, or None while it is valid.
+        origins: the browser origins (``https://intranet.example.org``) the key may be
+            used from; None: any caller. A key put in a web page is public, so it is
+            restricted to the pages' origins.
     """
 
     name: str
@@ -65,11 +104,31 @@ class ApiKey:
     person: str | None
     created_at: datetime
     revoked_at: datetime | None = None
+    origins: tuple[str, ...] | None = None
 
     @property
     def revoked(self) -> bool:
         """Whether the key has been revoked."""
         return self.revoked_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLink:
+    """A chat user (Slack or Teams) and the person and groups they ask as.
+
+    Attributes:
+        platform: ``slack`` or ``teams``.
+        user_id: the user's id on the platform (Slack ``U...``, Teams AAD object id).
+        person: the person id in the index.
+        groups: the groups whose restricted documents they may see.
+        created_at: when the link was made.
+    """
+
+    platform: Platform
+    user_id: str
+    person: str
+    groups: tuple[str, ...]
+    created_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

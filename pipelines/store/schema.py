@@ -70,6 +70,8 @@ api_keys = Table(
     Column("person", Text, nullable=True, index=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
+    # The browser origins the key may be used from; null: any caller, browser or not.
+    Column("origins", JSON, nullable=True),
 )
 
 recommendations = Table(
@@ -128,4 +130,22 @@ suppressions = Table(
     Column("person_sha256", String(64), primary_key=True),
     Column("reason", String(16), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+)
+
+chat_links = Table(
+    "chat_links",
+    metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("user_id", String(200), primary_key=True),
+    Column("person", Text, nullable=False, index=True),
+    Column("groups", JSON, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Signed chat requests already answered, kept until they are too old to be accepted anyway.
+seen_requests = Table(
+    "seen_requests",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
 )

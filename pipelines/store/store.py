@@ -51,6 +51,7 @@ from pipelines.exceptions import (
 from pipelines.store import analytics as analytics_module
 from pipelines.store import database, export
 from pipelines.store.analytics import Analytics
+from pipelines.store.chat import ChatLinks, chat_caller
 from pipelines.store.records import (
     ACTIONS,
     ITEM_KINDS,
@@ -60,10 +61,17 @@ from pipelines.store.records import (
     FeedbackEvent,
     Reason,
     RecommendationLog,
+    normalise_origin,
     person_hash,
     utcnow,
 )
-from pipelines.store.schema import api_keys, feedback, recommendations, recommended_items
+from pipelines.store.schema import (
+    api_keys,
+    chat_links,
+    feedback,
+    recommendations,
+    recommended_items,
+)
 from pipelines.store.schema import suppressions as suppressions_table
 
 SECRET_PREFIX = "wk_"
@@ -75,7 +83,7 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
-class Store:
+class Store(ChatLinks):
     """The database of keys, recommendations, feedback and privacy requests.
 
     Args:
@@ -115,12 +123,26 @@ class Store:
     # keys
 
     def create_key(
-        self, name: str, groups: Sequence[str], *, admin: bool = False, person: str | None = None
+        self,
+        name: str,
+        groups: Sequence[str],
+        *,
+        admin: bool = False,
+        person: str | None = None,
+        origins: Sequence[str] | None = None,
     ) -> tuple[ApiKey, str]:
         """Make an API key; the secret is returned once and kept only as a hash.
 
+        Args:
+            name: a unique name.
+            groups: the groups whose restricted documents it may see.
+            admin: may read analytics and administer the service.
+            person: the person it acts for.
+            origins: the browser origins it may be used from (a key in a web page);
+                None for any caller.
+
         Raises:
-            StoreError: the name is blank.
+            StoreError: the name is blank, or an origin is not one.
             DuplicateKeyError: a key of that name exists, even a revoked one.
         """
         name = name.strip()
@@ -128,6 +150,14 @@ class Store:
             raise StoreError("an API key needs a name; give e.g. --name ci-bot")
         if len(name) > 200:
             raise StoreError(f"an API key name has at most 200 characters, not {len(name)}")
+        allowed = None
+        if origins is not None:
+            try:
+                allowed = tuple(dict.fromkeys(normalise_origin(o) for o in origins if o.strip()))
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
+            if not allowed:
+                raise StoreError("give at least one origin, e.g. https://intranet.example.org")
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key = ApiKey(
             name=name,
@@ -136,6 +166,7 @@ class Store:
             admin=admin,
             person=person or None,
             created_at=utcnow(),
+            origins=allowed,
         )
         row = {
             "name": key.name,
@@ -145,6 +176,7 @@ class Store:
             "admin": key.admin,
             "person": key.person,
             "created_at": key.created_at,
+            "origins": None if allowed is None else list(allowed),
         }
         duplicate = DuplicateKeyError(
             f"an API key named {name!r} exists already (names are never reused, even "
@@ -183,6 +215,16 @@ class Store:
         with self._transaction() as connection:
             rows = connection.execute(select(api_keys).order_by(api_keys.c.id)).all()
         return [_key(row) for row in rows]
+
+    def key_origins(self) -> frozenset[str]:
+        """Every origin some valid key may be used from (what browsers may call from)."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                select(api_keys.c.origins).where(
+                    api_keys.c.revoked_at.is_(None), api_keys.c.origins.is_not(None)
+                )
+            ).all()
+        return frozenset(origin for row in rows for origin in row.origins or ())
 
     def authenticate(self, secret: str) -> ApiKey | None:
         """The key with this secret, or None if there is none or it was revoked."""
@@ -352,8 +394,9 @@ class Store:
         """Forget a person: suppress them for good and delete what names them.
 
         Deleted: feedback about the person, their appearances in recommendations,
-        the recommendations they asked for (with that feedback), and keys bound
-        to them. Builds drop them from the index once suppressed.
+        the recommendations they asked for (with that feedback), keys bound to
+        them and chat users linked to them. Builds drop them from the index once
+        suppressed.
 
         Returns:
             The number of rows deleted.
@@ -362,10 +405,15 @@ class Store:
         about = and_(recommended_items.c.kind == "person", recommended_items.c.item_id == person_id)
         asked = select(recommendations.c.id).where(recommendations.c.caller_person == person_id)
         bound_keys = select(api_keys.c.name).where(api_keys.c.person == person_id)
+        linked = select(chat_links.c.platform, chat_links.c.user_id).where(
+            chat_links.c.person == person_id
+        )
         deleted = 0
         with self._transaction() as connection:
-            # Callers that were this person: keys bound to them, and their token subject.
+            # Callers that were this person: keys bound to them, their token subject,
+            # and the chat users linked to them.
             callers = [row.name for row in connection.execute(bound_keys)] + [f"jwt:{person_id}"]
+            callers += [chat_caller(r.platform, r.user_id) for r in connection.execute(linked)]
             for statement in (
                 delete(feedback).where(
                     or_(
@@ -379,6 +427,7 @@ class Store:
                 ),
                 delete(recommendations).where(recommendations.c.caller_person == person_id),
                 delete(api_keys).where(api_keys.c.person == person_id),
+                delete(chat_links).where(chat_links.c.person == person_id),
             ):
                 deleted += connection.execute(statement).rowcount
         return deleted
@@ -453,4 +502,5 @@ def _key(row: Row[Any]) -> ApiKey:
         person=row.person,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        origins=None if row.origins is None else tuple(row.origins),
     )

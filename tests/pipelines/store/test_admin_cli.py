@@ -7,7 +7,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.store import Store
+from pipelines.store import Store, database
 from tests.pipelines.store.data import day, log, rate
 
 runner = CliRunner()
@@ -72,7 +72,7 @@ def test_db_upgrade_migrates_a_new_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     result = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert result.exit_code == 0, result.output
-    assert "is at revision 0001" in result.stderr
+    assert f"is at revision {database.head()}" in result.stderr and database.head() == "0002"
     assert (tmp_path / "new.db").is_file()
 
 
@@ -82,3 +82,40 @@ def test_an_unreachable_database_is_one_line_without_the_password() -> None:
     assert result.exit_code == 1
     assert "admin:***@127.0.0.1:9" in result.stderr and "hunter2" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_key_for_a_web_page_names_its_origins(database_url: str) -> None:
+    env = {"WHOKNOWS_DATABASE_URL": database_url}
+    made = runner.invoke(
+        app,
+        ["keys", "create", "--name", "intranet", "--origins", "https://intranet.example.org/"],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    assert "only from https://intranet.example.org" in made.stderr
+    with Store(database_url) as store:
+        key = store.authenticate(made.stdout.strip())
+    assert key is not None and key.origins == ("https://intranet.example.org",)
+    listed = runner.invoke(app, ["keys", "list"], env=env | {"COLUMNS": "200"})
+    assert "https://intranet.example.org" in listed.stdout
+    wrong = runner.invoke(
+        app, ["keys", "create", "--name", "web", "--origins", "intranet.example.org"], env=env
+    )
+    assert wrong.exit_code == 1 and "is not an origin" in wrong.stderr
+
+
+def test_chat_users_are_linked_listed_and_removed(database_url: str) -> None:
+    env = {"WHOKNOWS_DATABASE_URL": database_url}
+    linked = runner.invoke(app, ["link", "slack", "U0123", "ada", "--groups", "eng,ops"], env=env)
+    assert linked.exit_code == 0, linked.output
+    assert "linked slack user U0123 to ada (eng, ops)" in linked.stderr
+    assert runner.invoke(app, ["link", "teams", "aad-1", "bob"], env=env).exit_code == 0
+    listed = runner.invoke(app, ["link", "list"], env=env)
+    assert "U0123" in listed.stdout and "aad-1" in listed.stdout and "eng, ops" in listed.stdout
+    with Store(database_url) as store:
+        link = store.chat_link("slack", "U0123")
+    assert link is not None and link.person == "ada" and link.groups == ("eng", "ops")
+    removed = runner.invoke(app, ["link", "remove", "slack", "U0123"], env=env)
+    assert removed.exit_code == 0 and "unlinked" in removed.stderr
+    again = runner.invoke(app, ["link", "remove", "slack", "U0123"], env=env)
+    assert again.exit_code == 1 and "no slack user U0123 was linked" in again.stderr

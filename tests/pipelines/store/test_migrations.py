@@ -15,7 +15,15 @@ from pipelines.store import Store, database
 from pipelines.store.schema import metadata
 from tests.pipelines.store.conftest import postgres_database
 
-TABLES = {"api_keys", "recommendations", "recommended_items", "feedback", "suppressions"}
+TABLES = {
+    "api_keys",
+    "recommendations",
+    "recommended_items",
+    "feedback",
+    "suppressions",
+    "chat_links",
+    "seen_requests",
+}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
