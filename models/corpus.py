@@ -165,6 +165,21 @@ class Corpus:
         self._masks[key] = (docs, passages, people)
         return docs, passages, people
 
+    def facets(self, groups: Iterable[str] | None = None) -> tuple[list[str], list[str]]:
+        """The departments and resource types a caller of these groups can filter by.
+
+        Departments as for an error message (of people, and of documents they may
+        see); types of the documents they may see, in ResourceType order.
+        """
+        visible = None if groups is None else self._visible(frozenset(groups))
+        shown = (
+            self.documents
+            if visible is None
+            else [d for d, seen in zip(self.documents, visible, strict=True) if seen]
+        )
+        present = {d.type for d in shown}
+        return self._departments_seen(visible), [t.value for t in ResourceType if t in present]
+
     def _departments_seen(self, visible: Mask | None) -> list[str]:
         """The departments a caller may know of: of people, and of documents they may see.
 

@@ -95,6 +95,7 @@ class Recommender:
         hidden = np.array([p.opt_out for p in parts.corpus.people], dtype=bool)
         hidden.flags.writeable = False
         self._hidden = hidden
+        self._chat_ids: dict[tuple[str, str], Person] | None = None
 
     # building and storing
 
@@ -221,6 +222,11 @@ class Recommender:
         """Every department named by a document or a person, sorted."""
         return self._corpus.departments
 
+    def facets(self, groups: tuple[str, ...] | None = None) -> tuple[list[str], list[str]]:
+        """The departments and resource types a caller of these groups can filter by
+        (None: a trusted caller, who sees everything)."""
+        return self._corpus.facets(groups)
+
     # people and privacy
 
     def has_person(self, person_id: str) -> bool:
@@ -231,6 +237,18 @@ class Recommender:
         """A person's department; None if unknown, or the index does not hold them."""
         row = self._corpus.person_rows.get(person_id)
         return None if row is None else self._corpus.people[row].department
+
+    def person_by_chat_id(self, platform: str, user_id: str) -> Person | None:
+        """The person whose profile names this Slack or Teams user id (``slack_id``,
+        ``teams_id``), if any."""
+        if self._chat_ids is None:
+            self._chat_ids = {
+                (name, user): person
+                for person in self._corpus.people
+                for name, user in (("slack", person.slack_id), ("teams", person.teams_id))
+                if user
+            }
+        return self._chat_ids.get((platform, user_id))
 
     def shown_people(self) -> dict[str, str | None]:
         """Id and department of everyone who may appear in answers (not hidden)."""

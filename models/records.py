@@ -140,6 +140,10 @@ class Person:
         location: where they work.
         opt_out: they asked not to be recommended: they never appear in results,
             evidence or analytics, though their documents remain resources.
+        groups: the groups whose restricted documents they may see when they ask from
+            a chat tool (never shown in answers).
+        slack_id: their Slack member id (``U...``), when they ask from Slack.
+        teams_id: their Microsoft Teams (Azure AD) object id, when they ask from Teams.
     """
 
     id: str
@@ -150,6 +154,9 @@ class Person:
     skills: tuple[str, ...] = field(default=())
     location: str | None = None
     opt_out: bool = False
+    groups: tuple[str, ...] = field(default=())
+    slack_id: str | None = None
+    teams_id: str | None = None
 
     def profile_text(self) -> str:
         """The text that describes the person's expertise: title, bio and skills.
@@ -190,4 +197,7 @@ class Person:
             skills=tuple(data.get("skills") or ()),
             location=data.get("location"),
             opt_out=bool(data.get("opt_out", False)),
+            groups=tuple(data.get("groups") or ()),
+            slack_id=data.get("slack_id"),
+            teams_id=data.get("teams_id"),
         )

@@ -31,7 +31,19 @@ DOCUMENT_FIELDS = frozenset(
     }
 )
 PERSON_FIELDS = frozenset(
-    {"id", "name", "title", "department", "bio", "skills", "location", "opt_out"}
+    {
+        "id",
+        "name",
+        "title",
+        "department",
+        "bio",
+        "skills",
+        "location",
+        "opt_out",
+        "groups",
+        "slack_id",
+        "teams_id",
+    }
 )
 _LIST_SPLIT = re.compile(r"\s*[;,|]\s*")
 
@@ -104,6 +116,9 @@ def parse_person(data: Mapping[str, Any]) -> Person:
         skills=tuple(_strings(data, "skills")),
         location=_text(data, "location") or None,
         opt_out=_flag(data, "opt_out"),
+        groups=tuple(dict.fromkeys(g.strip() for g in _strings(data, "groups") if g.strip())),
+        slack_id=_text(data, "slack_id").strip() or None,
+        teams_id=_text(data, "teams_id").strip() or None,
     )
 
 

@@ -321,3 +321,21 @@ def test_opt_out_is_read_from_json_and_csv(tmp_path: Path) -> None:
         "d": False,
     }
     assert [(p.line, p.field) for p in result.report.skipped] == [(4, "opt_out")]
+
+
+def test_chat_ids_and_groups_are_read_from_json_and_csv(tmp_path: Path) -> None:
+    people = write_jsonl(
+        tmp_path / "people.jsonl",
+        [{"id": "a", "name": "A", "slack_id": " U1 ", "teams_id": "aad-a", "groups": ["eng", " "]}],
+    )
+    csv = tmp_path / "more.csv"
+    csv.write_text("id,name,slack_id,groups\nb,B,U2,eng; ops\nc,C,,\n")
+    docs = write_jsonl(tmp_path / "docs.jsonl", [{"id": "d1", "title": "t", "text": "x"}])
+    result = ingest.run([docs], [people, csv])
+    found = {p.id: (p.slack_id, p.teams_id, p.groups) for p in result.people}
+    assert found == {
+        "a": ("U1", "aad-a", ("eng",)),
+        "b": ("U2", None, ("eng", "ops")),
+        "c": (None, None, ()),
+    }
+    assert not result.report.skipped
