@@ -12,7 +12,10 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test lint typecheck unit bench sample-index repro clean install
+# The browser tests drive Debian's Chromium: Playwright cannot download a browser here.
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: run test lint typecheck unit bench sample-index repro clean install chromium
 
 install: $(INSTALLED)
 
@@ -54,13 +57,18 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-unit: $(INSTALLED)
-	$(BIN)/pytest
+chromium:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || { echo "cannot install chromium (needs root and Debian's packages): install it, or set CHROMIUM=/path/to/chromium"; exit 1; }; }
+
+unit: $(INSTALLED) chromium
+	WHOKNOWS_CHROMIUM=$(CHROMIUM) $(BIN)/pytest
 
 test: lint typecheck unit
 
-bench: $(INSTALLED)
-	$(BIN)/pytest tests/benchmarks -m benchmark -s
+bench: $(INSTALLED) chromium
+	WHOKNOWS_CHROMIUM=$(CHROMIUM) $(BIN)/pytest tests/benchmarks -m benchmark -s
 
 clean:
-	rm -rf $(VENV) data/index .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data/index .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -193,6 +193,7 @@ class PersonProfile:
                     "id": a.document.id,
                     "title": a.document.title,
                     "type": a.document.type.value,
+                    "url": a.document.url,
                     "role": a.role,
                     "weight": a.weight,
                 }

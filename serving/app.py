@@ -18,11 +18,12 @@ from pipelines.exceptions import StoreError
 from pipelines.store import Store
 from serving import errors
 from serving.auth import Authenticator
+from serving.browser import KeyOrigins, install_cors
 from serving.config import Settings
-from serving.limits import RateLimiter, install_body_limit, install_cors
+from serving.limits import RateLimiter, install_body_limit
 from serving.metrics import install_metrics
 from serving.privacy import PrivacySync
-from serving.routes import admin, catalog, feedback, health, recommendations
+from serving.routes import admin, catalog, feedback, health, pages, recommendations
 from serving.state import IndexState
 
 log = logging.getLogger("whoknows.serving")
@@ -55,6 +56,7 @@ def create_app(
                 app.state.store_error = str(exc)
                 log.error("cannot open the database: %s", exc)
         app.state.store = opened
+        key_origins.store = opened
         if opened is not None:
             app.state.authenticator = Authenticator(settings, opened)
         if settings.anonymous:
@@ -87,15 +89,19 @@ def create_app(
         summary="What to read and who knows about it, with the evidence.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from the service's own files (serving.routes.pages)
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit)
+    key_origins = KeyOrigins()
     errors.install(app)
     # Each middleware wraps the ones before it: a 413 still gets CORS headers, and
     # metrics count everything, refusals and preflights included.
     install_body_limit(app, settings.max_body_bytes)
-    install_cors(app, settings.cors_origins)
+    install_cors(app, settings.cors_origins, key_origins)
     install_metrics(app)
+    pages.install(app)
     app.include_router(health.router)
     app.include_router(recommendations.router)
     app.include_router(feedback.router)

@@ -3,7 +3,10 @@
 Every request to /v1 carries ``Authorization: Bearer <credential>``:
 
 - an API key (``wk_...``), made with ``whoknows keys create`` and stored only as
-  a hash; the key's groups and admin flag come from the store;
+  a hash; the key's groups and admin flag come from the store. A key made with
+  ``--origins`` (one put in a web page) is accepted only from those browser
+  origins: the request's Origin header, or its Referer's origin where a browser
+  sends no Origin (a same-origin GET);
 - or, when ``WHOKNOWS_JWT_KEY`` is set, a JWT from the organisation's identity
   provider, checked for signature, expiry, issuer and audience; its groups come
   from the ``WHOKNOWS_JWT_GROUPS_CLAIM`` claim and its subject names the person.
@@ -25,9 +28,10 @@ import jwt
 
 from models.exceptions import ConfigurationError
 from pipelines.store import Store
+from pipelines.store.records import normalise_origin
 from pipelines.store.store import SECRET_PREFIX
 from serving.config import Settings
-from serving.errors import Unauthenticated
+from serving.errors import Forbidden, Unauthenticated
 
 log = logging.getLogger("whoknows.serving")
 
@@ -68,11 +72,14 @@ class Authenticator:
         self.store = store
         self._jwt_key = _verification_key(settings) if settings.jwt_key else None
 
-    def caller(self, authorization: str | None, client_host: str | None) -> Caller:
-        """The caller behind an Authorization header and a client address.
+    def caller(
+        self, authorization: str | None, client_host: str | None, origin: str | None = None
+    ) -> Caller:
+        """The caller behind an Authorization header, a client address and a browser origin.
 
         Raises:
             Unauthenticated: no usable credential (HTTP 401).
+            Forbidden: a key restricted to origins, used from another (HTTP 403).
         """
         if not authorization:
             if self.settings.anonymous and client_host in LOOPBACK:
@@ -86,15 +93,20 @@ class Authenticator:
         if scheme.lower() != "bearer" or not credential:
             raise Unauthenticated("the Authorization header must be 'Bearer <API key or token>'")
         if credential.startswith(SECRET_PREFIX):
-            return self._from_key(credential)
+            return self._from_key(credential, origin)
         if self._jwt_key is None:
             raise Unauthenticated("unknown API key (keys start with 'wk_'); tokens are not enabled")
         return self._from_token(credential)
 
-    def _from_key(self, secret: str) -> Caller:
+    def _from_key(self, secret: str, origin: str | None) -> Caller:
         key = self.store.authenticate(secret)
         if key is None:
             raise Unauthenticated("unknown or revoked API key")
+        if key.origins is not None and origin not in key.origins:
+            where = f"the request came from {origin}" if origin else "the request names no origin"
+            raise Forbidden(
+                f"the API key {key.name!r} may be used only from {', '.join(key.origins)}; {where}"
+            )
         return Caller(key.name, tuple(key.groups), key.admin, key.person, f"key:{key.name}")
 
     def _from_token(self, token: str) -> Caller:
@@ -121,6 +133,26 @@ class Authenticator:
         groups = _groups(claims.get(settings.jwt_groups_claim))
         admin = settings.jwt_admin_group is not None and settings.jwt_admin_group in groups
         return Caller(f"jwt:{subject}", groups, admin, subject, f"jwt:{subject}")
+
+
+def request_origin(origin: str | None, referer: str | None) -> str | None:
+    """The browser origin of a request: its Origin header, else its Referer's origin.
+
+    Browsers send no Origin on a same-origin GET, but send the Referer; a client
+    that is not a browser sends neither, and has no origin.
+    """
+    for value in (origin, referer):
+        if value and value != "null":
+            try:
+                return normalise_origin(value if value is origin else _origin_of(value))
+            except ValueError:
+                return None
+    return None
+
+
+def _origin_of(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0].split('#', 1)[0]}"
 
 
 def _groups(value: Any) -> tuple[str, ...]:

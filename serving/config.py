@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.embedding_cache import default_cache_dir
 from models.records import PROFILE_FIELDS
 from pipelines.store.database import DEFAULT_URL
+
+#: A CSP frame-ancestors source: a keyword, or an http(s) origin whose host may start with *.
+_FRAME_SOURCE = re.compile(r"'self'|'none'|https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -41,9 +47,22 @@ class Settings(BaseSettings):
         rate_limit: requests per minute per key (or per address when anonymous);
             0 turns limiting off.
         max_body_bytes: the largest request body accepted.
-        cors_origins: origins allowed to call the API from a browser (none by default).
+        cors_origins: origins allowed to call the API from a browser (none by default;
+            the origins of keys made with ``--origins`` are allowed too).
         gap_threshold: a recommendation whose best resource matches the query less than
             this (cosine similarity) counts as a knowledge gap in analytics.
+        frame_ancestors: the pages that may show /embed in a frame, as CSP
+            ``frame-ancestors`` sources (``'self'``, ``https://intranet.example.org``,
+            ``https://*.example.org``).
+        slack_signing_secret: the Slack app's signing secret; the Slack routes answer
+            only when it is set.
+        teams_security_token: the security token Teams gave the outgoing webhook
+            (base64); the Teams route answers only when it is set.
+        chat_limit: how many resources and colleagues a chat answer shows.
+        slack_response_url_prefix: where Slack's response URLs may point (the
+            confirmation of a feedback button is posted there).
+        public_url: the service's address as people reach it (links in chat answers);
+            by default the address the request came to.
     """
 
     model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_file=".env", extra="ignore")
@@ -70,6 +89,36 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
     gap_threshold: float = 0.35
+    frame_ancestors: list[str] = Field(default_factory=lambda: ["'self'"])
+    slack_signing_secret: SecretStr | None = None
+    teams_security_token: SecretStr | None = None
+    chat_limit: int = Field(default=3, ge=1, le=10)
+    slack_response_url_prefix: str = "https://hooks.slack.com/"
+    public_url: str | None = None
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _frame_sources(cls, value: list[str]) -> list[str]:
+        for source in value:
+            if not _FRAME_SOURCE.fullmatch(source):
+                raise ValueError(
+                    f"{source!r} is not a frame-ancestors source: use 'self', 'none', or an "
+                    "origin such as https://intranet.example.org or https://*.example.org"
+                )
+        return value
+
+    @field_validator("teams_security_token")
+    @classmethod
+    def _base64(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                base64.b64decode(value.get_secret_value(), validate=True)
+            except binascii.Error:
+                raise ValueError(
+                    "not base64: paste the security token Teams showed when the outgoing "
+                    "webhook was created"
+                ) from None
+        return value
 
     @field_validator("index_dir", "model_uri", "encoder_path", mode="before")
     @classmethod

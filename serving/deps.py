@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from models.recommender import Recommender
 from pipelines.store import Store
-from serving.auth import Authenticator, Caller
+from serving.auth import Authenticator, Caller, request_origin
 from serving.config import Settings
 from serving.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from serving.limits import RateLimiter
@@ -57,8 +57,9 @@ def get_caller(request: Request, store: Annotated[Store, Depends(get_store)]) ->
     authenticator: Authenticator = request.app.state.authenticator
     limiter: RateLimiter = request.app.state.limiter
     host = request.client.host if request.client else None
+    origin = request_origin(request.headers.get("origin"), request.headers.get("referer"))
     try:
-        caller = authenticator.caller(request.headers.get("authorization"), host)
+        caller = authenticator.caller(request.headers.get("authorization"), host, origin)
     except Unauthenticated:
         limiter.hit(f"refused:{host}")  # guessing keys costs the address its allowance
         raise

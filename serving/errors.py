@@ -44,10 +44,15 @@ class Forbidden(WhoknowsError):
     """The caller is known but may not do this (HTTP 403)."""
 
 
+class NotConfigured(WhoknowsError):
+    """A part of the service that is off here, such as a chat integration (HTTP 404)."""
+
+
 #: Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (QueryError, 422),
     (NotFoundError, 404),
+    (NotConfigured, 404),
     (Unauthenticated, 401),
     (Forbidden, 403),
     (RateLimited, 429),

@@ -1,9 +1,9 @@
-"""Limits that protect the service: request rate per caller, request body size, CORS.
+"""Limits that protect the service: request rate per caller, request body size.
 
 The rate limiter is called from the authentication dependency, once the caller is
 known (a key, a token subject, or an address when anonymous); its error is mapped to
 429 with a Retry-After header in serving.errors, like every other domain error. The
-body limit and CORS are ASGI middleware installed by create_app.
+body limit is ASGI middleware installed by create_app.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -206,21 +205,3 @@ class BodyLimitMiddleware:
 def install_body_limit(app: FastAPI, max_bytes: int) -> None:
     """Refuse request bodies larger than ``max_bytes`` with 413 (see BodyLimitMiddleware)."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_bytes)
-
-
-def install_cors(app: FastAPI, origins: Sequence[str]) -> None:
-    """Let browsers on ``origins`` call the API (the embeddable widget); none: no CORS.
-
-    Credentials are sent as an Authorization header, never as cookies, so
-    ``allow_credentials`` stays off and ``*`` is a valid origin.
-    """
-    if not origins:
-        return
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=list(origins),
-        allow_methods=["GET", "POST"],
-        allow_headers=["Authorization", "Content-Type"],
-        expose_headers=["Retry-After"],
-        max_age=600,
-    )

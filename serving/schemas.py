@@ -138,6 +138,13 @@ class RecommendationResponse(Answer):
         return cls.model_validate({"id": recommendation_id, **answer.to_dict(fields)})
 
 
+class FiltersOut(BaseModel):
+    """What recommendations can be filtered by, for this caller."""
+
+    departments: list[str] = Field(description="Departments of people and visible documents.")
+    types: list[ResourceType] = Field(description="Types of the documents the caller may see.")
+
+
 class PersonRef(BaseModel):
     """A person named by a document (the name only if profile fields allow it)."""
 
@@ -180,6 +187,7 @@ class AuthoredOut(Answer):
     id: str
     title: str
     type: ResourceType
+    url: str | None
     role: str
     weight: float = Field(description="How strongly the role ties the person to the document.")
 

@@ -261,6 +261,12 @@ def serve(
         log_config=logging,
     )
     server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    console.print(
+        f"whoknows will answer on http://{shown}:{port}/ (the search page; API docs at /docs) "
+        "once the index is loaded",
+        highlight=False,
+    )
     try:
         if workers > 1:
             _migrate_once(settings.database_url)

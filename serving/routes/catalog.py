@@ -1,4 +1,4 @@
-"""GET /v1/resources/{id} and /v1/people/{id}: one record each."""
+"""GET /v1/resources/{id} and /v1/people/{id}: one record each; GET /v1/filters."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from models.records import ResourceType
 from serving.deps import CallerDep, RecommenderDep, SettingsDep
-from serving.schemas import PersonDetail, Problem, ResourceDetail
+from serving.schemas import FiltersOut, PersonDetail, Problem, ResourceDetail
 
 router = APIRouter(prefix="/v1", tags=["catalog"])
 
@@ -16,6 +17,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem},
     429: {"model": Problem},
 }
+
+
+@router.get("/filters", response_model=FiltersOut, responses=_ERRORS)
+def get_filters(recommender: RecommenderDep, caller: CallerDep) -> FiltersOut:
+    """The departments and resource types the caller can filter recommendations by.
+
+    Departments named only by documents the caller may not see are not listed.
+    """
+    departments, types = recommender.facets(caller.groups)
+    return FiltersOut(departments=departments, types=[ResourceType(t) for t in types])
 
 
 @router.get(

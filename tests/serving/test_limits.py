@@ -16,7 +16,6 @@ from serving.limits import (
     RateLimited,
     RateLimiter,
     install_body_limit,
-    install_cors,
 )
 
 
@@ -352,43 +351,3 @@ def test_the_limit_is_not_applied_to_other_scopes() -> None:
 
     anyio.run(run)
     assert calls == ["lifespan"]
-
-
-# --- CORS ----------------------------------------------------------------------------
-
-
-def _cors_app(origins: list[str]) -> FastAPI:
-    app = FastAPI()
-
-    @app.get("/ping")
-    def ping() -> dict[str, str]:
-        return {"ping": "pong"}
-
-    install_cors(app, origins)
-    return app
-
-
-def test_cors_lets_the_listed_origins_in() -> None:
-    with TestClient(_cors_app(["https://intranet.example"])) as client:
-        preflight = client.options(
-            "/ping",
-            headers={
-                "Origin": "https://intranet.example",
-                "Access-Control-Request-Method": "GET",
-                "Access-Control-Request-Headers": "Authorization",
-            },
-        )
-        assert preflight.status_code == 200
-        assert preflight.headers["access-control-allow-origin"] == "https://intranet.example"
-        assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
-        other = client.get("/ping", headers={"Origin": "https://elsewhere.example"})
-        assert "access-control-allow-origin" not in other.headers
-
-
-def test_no_origins_means_no_cors_headers() -> None:
-    app = _cors_app([])
-    assert app.user_middleware == []
-    with TestClient(app) as client:
-        response = client.get("/ping", headers={"Origin": "https://intranet.example"})
-        assert response.status_code == 200
-        assert "access-control-allow-origin" not in response.headers
