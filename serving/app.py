@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from models.recommender import Recommender
 from pipelines.exceptions import StoreError
 from pipelines.store import Store
-from serving import errors
+from serving import errors, integrations
 from serving.auth import Authenticator
 from serving.browser import KeyOrigins, install_cors
 from serving.config import Settings
@@ -107,4 +107,5 @@ def create_app(
     app.include_router(feedback.router)
     app.include_router(catalog.router)
     app.include_router(admin.router)
+    integrations.install(app)
     return app
