@@ -49,6 +49,7 @@ class Site:
         key_name: the name of the key the host page carries.
         app: the served app (its state can be changed by a test).
         signer: the identity provider's private key, whose tokens the service accepts.
+        folder: where the host pages are (a test may add its own).
     """
 
     service: str
@@ -57,6 +58,7 @@ class Site:
     key_name: str
     app: Any
     signer: rsa.RSAPrivateKey
+    folder: Path
 
     def host_page(self, name: str = "host.html") -> str:
         """The URL of a host page: host.html (the component) or framed.html (/embed)."""
@@ -114,7 +116,7 @@ src="{service}/embed?limit=2&q=qubit%20decoherence#api-key={own}"></iframe></bod
         encoding="utf-8",
     )
     try:
-        yield Site(service, host, store, "intranet", app, signer)
+        yield Site(service, host, store, "intranet", app, signer, folder)
     finally:
         server.should_exit = True
         thread.join(timeout=10)

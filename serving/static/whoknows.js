@@ -150,12 +150,21 @@ export class WhoknowsSearch extends HTMLElement {
     }
   }
 
-  connectedCallback() { this.#applyAttributes(); this.loadFilters(); }
+  // After the current task, so that a host setting the token right after adding the element is heard.
+  connectedCallback() { this.#applyAttributes(); setTimeout(() => this.loadFilters()); }
 
   attributeChangedCallback(name) { if (this.isConnected && name !== "api-key") this.#applyAttributes(); }
 
   get token() { return this.#token; }
-  set token(value) { this.#token = value || null; }
+  set token(value) {
+    const changed = (value || null) !== this.#token;
+    this.#token = value || null;
+    if (changed && this.isConnected && this.#token) {  // a first or refreshed token: start afresh
+      if (this.error.dataset.status === "401") this.error.hidden = true;
+      this.keyBox.hidden = true;
+      this.loadFilters();
+    }
+  }
 
   get api() { return (this.getAttribute("api") || SERVICE).replace(/\/+$/, ""); }
   get limit() { const n = parseInt(this.getAttribute("limit") || "5", 10); return Math.min(50, Math.max(1, n || 5)); }
@@ -211,6 +220,7 @@ export class WhoknowsSearch extends HTMLElement {
 
   #fail(error) {
     this.error.textContent = error.message;
+    this.error.dataset.status = String(error.status);
     this.error.hidden = false;
     this.keyBox.hidden = !(error.status === 401 && this.hasAttribute("key-prompt") && !this.#token);
     this.#fire("whoknows-error", { status: error.status, message: error.message, detail: error.detail });

@@ -280,3 +280,23 @@ def test_a_host_back_end_s_token_is_used_and_refreshed(page: Any, site: Site) ->
         ".querySelector('li.card button[aria-pressed=true]')"
     )
     assert feedback_rows(site)[-1].caller == "jwt:ada", "the token, not the page's key, asked"
+
+
+def test_a_token_set_after_the_element_loads_is_heard(page: Any, site: Site) -> None:
+    # A host whose back end answers a little after the page has drawn the element.
+    token = site.token("bob", [])
+    (site.folder / "token.html").write_text(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>LMS</title>
+<script type="module" src="{site.service}/static/whoknows.js"></script></head>
+<body><main><h1>Learning</h1><whoknows-search api="{site.service}"></whoknows-search>
+<script type="module">
+  setTimeout(() => {{ document.querySelector("whoknows-search").token = "{token}"; }}, 800);
+</script></main></body></html>""",
+        encoding="utf-8",
+    )
+    page.goto(site.host_page("token.html"))
+    component(page).locator("select option", has_text="Quantum Computing").wait_for(
+        state="attached", timeout=20_000
+    )
+    assert component(page).locator(".error").is_hidden(), "the sign-in error went with the token"
+    ask(page)
