@@ -10,17 +10,23 @@ they depend on what the asker may see.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 
+from models.exceptions import WhoknowsError
 from models.recommender import Recommender
-from models.results import PersonHit, ResourceHit
+from models.results import PersonHit, Recommendations, ResourceHit
 from pipelines.store import Store
 from pipelines.store.chat import chat_caller
 from pipelines.store.records import person_hash
+from serving.answering import answer
 from serving.auth import Caller
+from serving.config import Settings
 from serving.errors import Unauthenticated
+from serving.limits import RateLimited, RateLimiter
 
 #: A signed request older (or newer) than this is refused.
 MAX_AGE = timedelta(minutes=5)
@@ -41,6 +47,53 @@ ROLES = {
     "answered": "Answered",
     "asked": "Asked",
 }
+
+
+class Reply(Exception):  # noqa: N818 (what to say, not an error of whoknows)
+    """A sentence to show the asker instead of an answer (starting up, too many questions)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChatAnswer:
+    """An answer to a chat user, with its handle for feedback and a link to the search page."""
+
+    recommendation_id: str
+    result: Recommendations
+    link: str
+
+
+async def answer_chat(
+    request: Request, store: Store, platform: str, user_id: str, question: str
+) -> ChatAnswer:
+    """Answer a chat user's question as serving.answering answers the API.
+
+    Raises:
+        Reply: what to tell the asker instead: the index is loading, they asked
+            too often, or the question cannot be answered.
+    """
+    recommender = ready(request)
+    if recommender is None:
+        raise Reply("whoknows is starting up: ask again in a few seconds.")
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.limiter
+    try:
+        caller = caller_of(platform, user_id, store, recommender)
+        limiter.hit(caller.identity)
+        recommendation_id, result = await run_in_threadpool(
+            answer,
+            recommender,
+            store,
+            caller,
+            question,
+            limit_resources=settings.chat_limit,
+            limit_people=settings.chat_limit,
+        )
+    except RateLimited as exc:
+        raise Reply(f"Too many questions: ask again in {exc.retry_after} seconds.") from None
+    except WhoknowsError as exc:
+        raise Reply(f"whoknows could not answer: {exc}") from None
+    link = f"{(settings.public_url or str(request.base_url)).rstrip('/')}/"
+    return ChatAnswer(recommendation_id, result, link)
 
 
 def caller_of(platform: str, user_id: str, store: Store, recommender: Recommender) -> Caller:

@@ -25,18 +25,16 @@ from models.results import Recommendations
 from pipelines.store import FeedbackEvent, Store
 from pipelines.store.chat import chat_caller
 from pipelines.store.records import ACTIONS, ITEM_KINDS
-from serving.answering import answer
 from serving.config import Settings
 from serving.errors import NotConfigured, Unauthenticated
 from serving.integrations.chat import (
-    caller_of,
+    Reply,
+    answer_chat,
     evidence_lines,
     person_reason,
-    ready,
     resource_reason,
 )
 from serving.integrations.slack_signature import SlackVerifier
-from serving.limits import RateLimited, RateLimiter
 
 log = logging.getLogger("whoknows.serving")
 
@@ -86,29 +84,11 @@ async def command(request: Request) -> Response:
         return _say("Slack did not say who is asking (no user_id).")
     if not question:
         return _say(USAGE)
-    recommender = ready(request)
-    if recommender is None:
-        return _say("whoknows is starting up: ask again in a few seconds.")
-    settings: Settings = request.app.state.settings
-    limiter: RateLimiter = request.app.state.limiter
     try:
-        caller = caller_of("slack", user, store, recommender)
-        limiter.hit(caller.identity)
-        recommendation_id, result = await run_in_threadpool(
-            answer,
-            recommender,
-            store,
-            caller,
-            question,
-            limit_resources=settings.chat_limit,
-            limit_people=settings.chat_limit,
-        )
-    except RateLimited as exc:
-        return _say(f"Too many questions: ask again in {exc.retry_after} seconds.")
-    except WhoknowsError as exc:
-        return _say(f"whoknows could not answer: {exc}")
-    link = f"{(settings.public_url or str(request.base_url)).rstrip('/')}/"
-    return JSONResponse(blocks(recommendation_id, result, question, link))
+        made = await answer_chat(request, store, "slack", user, question)
+    except Reply as reply:
+        return _say(str(reply))
+    return JSONResponse(blocks(made.recommendation_id, made.result, question, made.link))
 
 
 @router.post("/interactions")

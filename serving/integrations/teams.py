@@ -14,24 +14,20 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
-from models.exceptions import WhoknowsError
 from models.results import Recommendations
 from pipelines.store import Store
-from serving.answering import answer
 from serving.config import Settings
 from serving.errors import NotConfigured, Unauthenticated
 from serving.integrations.chat import (
-    caller_of,
+    Reply,
+    answer_chat,
     evidence_lines,
     person_reason,
-    ready,
     resource_reason,
 )
 from serving.integrations.teams_signature import TeamsVerifier
-from serving.limits import RateLimited, RateLimiter
 
 log = logging.getLogger("whoknows.serving")
 
@@ -65,32 +61,16 @@ async def webhook(request: Request) -> Response:
     question = question_of(str(message.get("text") or ""))
     if not question:
         return _say(USAGE)
-    recommender = ready(request)
-    if recommender is None:
-        return _say("whoknows is starting up: ask again in a few seconds.")
-    limiter: RateLimiter = request.app.state.limiter
     try:
-        caller = caller_of("teams", user, store, recommender)
-        limiter.hit(caller.identity)
-        _, result = await run_in_threadpool(
-            answer,
-            recommender,
-            store,
-            caller,
-            question,
-            limit_resources=settings.chat_limit,
-            limit_people=settings.chat_limit,
-        )
-    except RateLimited as exc:
-        return _say(f"Too many questions: ask again in {exc.retry_after} seconds.")
-    except WhoknowsError as exc:
-        return _say(f"whoknows could not answer: {exc}")
-    link = f"{(settings.public_url or str(request.base_url)).rstrip('/')}/"
+        made = await answer_chat(request, store, "teams", user, question)
+    except Reply as reply:
+        return _say(str(reply))
+    result = made.result
     return JSONResponse(
         {
             "type": "message",
             "text": f"{len(result.resources)} resources and {len(result.people)} colleagues",
-            "attachments": [{"contentType": CARD, "content": card(result, question, link)}],
+            "attachments": [{"contentType": CARD, "content": card(result, question, made.link)}],
         }
     )
 
