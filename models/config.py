@@ -54,6 +54,8 @@ class RecommenderConfig:
         role_weights: how strongly each contribution role ties a person to a document.
         recency_half_life_days: age at which evidence counts half (before the floor).
         recency_floor: the least that old evidence counts, as a share of new evidence.
+        load_balance: how much a person's recent exposure lowers them in a list of
+            people (models.routing; 0: not at all); set by replaying the dev queries.
         max_query_chars: longest accepted query.
         snippet_chars: length of a result snippet.
     """
@@ -73,6 +75,7 @@ class RecommenderConfig:
     role_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_ROLE_WEIGHTS))
     recency_half_life_days: float = 365.0
     recency_floor: float = 0.25
+    load_balance: float = 4.0
     max_query_chars: int = 2000
     snippet_chars: int = 280
 
@@ -87,6 +90,7 @@ class RecommenderConfig:
         _number(self, "temperature", minimum=1e-3)
         _number(self, "recency_half_life_days", minimum=1.0)
         _number(self, "recency_floor", minimum=0.0)
+        _number(self, "load_balance", minimum=0.0)
         if self.recency_floor > 1:
             raise ConfigurationError(f"recency_floor must be at most 1, not {self.recency_floor!r}")
         for name, allowed in (

@@ -40,6 +40,7 @@ from models.exceptions import ConfigurationError
 from models.features import Features
 from models.ranker import LinearRanker
 from models.retrieval import DocumentRanking
+from models.routing import Routed
 
 PEOPLE_FEATURES = (
     "model2",
@@ -118,15 +119,18 @@ class ExpertScore:
 
     Attributes:
         person: the person's row in the corpus.
-        score: the ranking score (its scale depends on the model).
-        signals: what each signal group added (learned model: weight times z-score).
+        score: the ranking score (its scale depends on the model), routing included.
+        signals: what each signal group added (learned model: weight times z-score),
+            and what routing added (``load``, ``cross_functional``, ``diversity``).
         votes: the strongest evidence documents, largest first.
+        crosses: whether their department differs from the asker's (None: unknown).
     """
 
     person: int
     score: float
     signals: dict[str, float]
     votes: tuple[Vote, ...]
+    crosses: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +271,13 @@ class ExpertiseModel:
             self.evidence, self.config, ranking, query, profiles, people, documents
         )
 
+    def contributions(self, found: PeopleCandidates) -> Features:
+        """What each feature adds to each candidate's score (one column: a feature alone)."""
+        if self.config.model == "learned":
+            assert self.ranker is not None
+            return self.ranker.contributions(found.features)
+        return found.features.select((self.config.model,))
+
     def rank(
         self,
         ranking: DocumentRanking,
@@ -276,27 +287,41 @@ class ExpertiseModel:
         limit: int,
         documents: Mask | None = None,
     ) -> list[ExpertScore]:
-        """The best ``limit`` allowed people for a query."""
+        """The best ``limit`` allowed people for a query, by score alone (no routing)."""
         found = self.candidates(ranking, query, profiles, people, documents)
-        if len(found.rows) == 0 or limit == 0:
-            return []
-        if self.config.model == "learned":
-            assert self.ranker is not None
-            contributions = self.ranker.contributions(found.features)
-        else:
-            contributions = found.features.select((self.config.model,))
-        scores = contributions.values.sum(axis=1)
-        order = np.argsort(-scores, kind="stable")[:limit]
+        contributions = self.contributions(found)
+        order = np.argsort(-contributions.values.sum(axis=1), kind="stable")[:limit]
+        return self.explain(found, ranking, contributions, order)
+
+    def explain(
+        self,
+        found: PeopleCandidates,
+        ranking: DocumentRanking,
+        contributions: Features,
+        order: Ids,
+        routed: Routed | None = None,
+    ) -> list[ExpertScore]:
+        """The listed candidates (``order``), each with the signals and evidence behind
+        their score, and what routing added to it."""
+        base = contributions.values.sum(axis=1)
         by_person = sparse.csc_array(found.votes)
         results = []
         for i in order:
             signals: dict[str, float] = {}
             for name, value in zip(contributions.names, contributions.values[i], strict=True):
                 signals[SIGNALS[name]] = signals.get(SIGNALS[name], 0.0) + float(value)
+            score = float(base[i])
+            crosses = None
+            if routed is not None:
+                for name, added in routed.adjustments.items():
+                    if added[i] != 0:
+                        signals[name] = float(added[i])
+                        score += float(added[i])
+                crosses = routed.crosses[i]
             person = int(found.rows[i])
             results.append(
                 ExpertScore(
-                    person, float(scores[i]), signals, self._votes(ranking, by_person, person)
+                    person, score, signals, self._votes(ranking, by_person, person), crosses
                 )
             )
         return results

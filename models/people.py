@@ -8,17 +8,25 @@ service computes them:
    fusion without query expansion; the configured fusion when there is none);
 2. the profiles (title, bio, skills) nearest to the query are searched;
 3. the expertise model computes every candidate person's features over both
-   (models.expertise) and, in service, ranks them.
+   (models.expertise) and, in service, scores them;
+4. routing (models.routing) lists them: not the asker, across functions if
+   asked, lighter on whoever is asked most, without near-copies.
 """
 
 from __future__ import annotations
 
-from models.arrays import Ids, Vectors
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import sparse
+
+from models.arrays import Ids, Matrix, Vectors
 from models.exceptions import ConfigurationError
 from models.expertise import ExpertiseModel, ExpertScore, PeopleCandidates
 from models.index import VectorIndex
 from models.ranker import LinearRanker
 from models.retrieval import RESOURCE_FEATURES, DocumentRanking, DocumentRetriever, Retrieval
+from models.routing import route
 
 #: How many of the nearest profiles become candidates (and get a profile score).
 PROFILE_CANDIDATES = 200
@@ -34,6 +42,8 @@ class PeopleFinder:
         evidence_ranker: the resources ranker that orders the documents people are
             judged by; None to use the retriever's own fusion (``rrf`` if that is
             ``learned``).
+        departments: each person's department, by row.
+        load_balance: how much recent exposure lowers a person (models.routing).
 
     Raises:
         ConfigurationError: the evidence ranker is not a resources ranker, or needs
@@ -46,6 +56,8 @@ class PeopleFinder:
         profiles: VectorIndex,
         model: ExpertiseModel,
         evidence_ranker: LinearRanker | None,
+        departments: Sequence[str | None] = (),
+        load_balance: float = 0.0,
     ) -> None:
         if evidence_ranker is not None:
             if evidence_ranker.task != "resources":
@@ -55,18 +67,53 @@ class PeopleFinder:
         self._profiles = profiles
         self._model = model
         self._evidence_ranker = evidence_ranker
+        self._departments = list(departments)
+        self._load_balance = load_balance
 
-    def rank(self, retrieval: Retrieval, limit: int) -> list[ExpertScore]:
-        """The best ``limit`` people the query's masks allow, with their evidence."""
+    def rank(
+        self,
+        retrieval: Retrieval,
+        limit: int,
+        *,
+        asker: int | None = None,
+        cross_functional: bool = False,
+        exposure: Matrix | None = None,
+    ) -> list[ExpertScore]:
+        """The ``limit`` people listed for a query that its masks allow, with their evidence.
+
+        Args:
+            retrieval: the query.
+            limit: how many to list.
+            asker: the asker's row, if known: never listed, and the department that
+                ``cross_functional`` and each person's ``crosses`` refer to.
+            cross_functional: prefer colleagues of another department than the asker's.
+            exposure: each person's recent exposure, by row (None: none known).
+        """
         ranking = self.documents(retrieval, self._evidence_ranker)
-        return self._model.rank(
+        found = self._model.candidates(
             ranking,
             retrieval.text,
             self._nearest_profiles(retrieval),
             retrieval.people,
-            limit,
             documents=retrieval.documents,
         )
+        if len(found.rows) == 0 or limit == 0:
+            return []
+        contributions = self._model.contributions(found)
+        rows = found.rows
+        at = np.flatnonzero(rows == asker) if asker is not None else np.zeros(0, dtype=np.int64)
+        routed = route(
+            contributions.values.sum(axis=1),
+            [self._departments[int(r)] for r in rows],
+            exposure[rows] if exposure is not None else np.zeros(len(rows)),
+            sparse.csc_array(found.votes)[:, rows],
+            asker=int(at[0]) if len(at) else None,
+            asker_department=None if asker is None else self._departments[asker],
+            cross_functional=cross_functional,
+            load_balance=self._load_balance,
+            limit=limit,
+        )
+        return self._model.explain(found, ranking, contributions, routed.order, routed)
 
     def candidates(
         self, retrieval: Retrieval, evidence_ranker: LinearRanker | None

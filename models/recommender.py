@@ -27,11 +27,12 @@ from types import MappingProxyType
 import numpy as np
 
 from models import assembly
-from models.arrays import Progress
+from models.arrays import Mask, Progress, Vectors
 from models.artifact import Manifest, atomic_directory
 from models.config import RecommenderConfig
 from models.embeddings import Embeddings
 from models.encoder import Encoder
+from models.evidence import EvidenceIndex
 from models.exceptions import (
     InvalidQueryError,
     UnknownPersonError,
@@ -52,6 +53,7 @@ from models.results import (
     ResourceHit,
 )
 from models.retrieval import DocumentRanking, DocumentRetriever, Retrieval
+from models.routing import Asking
 
 #: The most results one call may ask for (the HTTP API allows fewer).
 MAX_LIMIT = 1000
@@ -91,11 +93,14 @@ class Recommender:
             parts.profiles,
             ExpertiseModel(parts.evidence, config.expertise, parts.rankers.get("people")),
             parts.rankers.get("evidence") if config.fusion == "learned" else None,
+            [p.department for p in parts.corpus.people],
+            config.load_balance,
         )
         hidden = np.array([p.opt_out for p in parts.corpus.people], dtype=bool)
         hidden.flags.writeable = False
         self._hidden = hidden
         self._chat_ids: dict[tuple[str, str], Person] | None = None
+        self._document_vectors: Vectors | None = None
 
     # building and storing
 
@@ -221,6 +226,32 @@ class Recommender:
     def departments(self) -> list[str]:
         """Every department named by a document or a person, sorted."""
         return self._corpus.departments
+
+    @property
+    def evidence(self) -> EvidenceIndex:
+        """Who did what on each document: (documents, people) weights, roles and writing."""
+        return self._made.parts.evidence
+
+    def document_vectors(self) -> Vectors:
+        """One unit vector per document (row order): the mean of its passages' vectors,
+        normalised; zeros for a document without passages. Computed once, read-only."""
+        if self._document_vectors is None:
+            stored = self._made.parts.passages
+            order = np.argsort(stored.ids(), kind="stable")
+            vectors = stored.vectors()[order]
+            documents = self._corpus.passages[:, 0]
+            sums = np.zeros((len(self._corpus.documents), vectors.shape[1]), dtype=np.float64)
+            np.add.at(sums, documents, vectors)
+            norms = np.linalg.norm(sums, axis=1, keepdims=True)
+            out = np.divide(sums, norms, out=np.zeros_like(sums), where=norms > 0)
+            result = out.astype(np.float32)
+            result.flags.writeable = False
+            self._document_vectors = result
+        return self._document_vectors
+
+    def visible_documents(self, groups: tuple[str, ...] | None = None) -> Mask:
+        """Which documents (row order) a caller of these groups may see (None: trusted)."""
+        return self._corpus.masks((), (), groups)[0]
 
     def facets(self, groups: tuple[str, ...] | None = None) -> tuple[list[str], list[str]]:
         """The departments and resource types a caller of these groups can filter by
@@ -358,8 +389,17 @@ class Recommender:
         limit_resources: int = DEFAULT_LIMIT,
         limit_people: int = DEFAULT_LIMIT,
         filters: Filters | None = None,
+        asking: Asking | None = None,
     ) -> Recommendations:
         """Resources to read and people to ask about a query.
+
+        Args:
+            query: the question.
+            limit_resources: how many resources.
+            limit_people: how many people.
+            filters: departments, types and the caller's groups.
+            asking: who asks, whether across functions, and everyone's recent
+                exposure (models.routing); None: an anonymous asker, no load.
 
         Raises:
             InvalidQueryError: blank or too long a query, or a limit out of range.
@@ -375,7 +415,13 @@ class Recommender:
         resources = tuple(self._resource_hit(ranking, i) for i in range(len(ranking)))
         people: tuple[PersonHit, ...] = ()
         if limit_people:
+            asking = asking or Asking()
             documents, persons = self._corpus.documents, self._corpus.people
+            rows = self._corpus.person_rows
+            exposure = np.zeros(len(persons))
+            for person_id, weight in asking.exposure.items():
+                if person_id in rows:
+                    exposure[rows[person_id]] = weight
             people = tuple(
                 PersonHit(
                     person=persons[expert.person],
@@ -385,8 +431,15 @@ class Recommender:
                         Evidence(documents[v.document], v.relevance, v.contribution, v.role)
                         for v in expert.votes
                     ),
+                    crosses=expert.crosses,
                 )
-                for expert in self._people.rank(retrieval, limit_people)
+                for expert in self._people.rank(
+                    retrieval,
+                    limit_people,
+                    asker=None if asking.asker is None else rows.get(asking.asker),
+                    cross_functional=asking.cross_functional,
+                    exposure=exposure,
+                )
             )
         return Recommendations(text, resources, people, self.index_version)
 

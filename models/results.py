@@ -112,14 +112,20 @@ class PersonHit:
             documents among the best for the query), ``writing`` (everything they
             wrote, as one text), ``profile`` (title, bio, skills), ``activity``
             (recent and overall evidence in the query's departments), ``topics``
-            (tags they work on). Negative means below the average candidate.
+            (tags they work on); negative means below the average candidate. Then
+            what routing added: ``load`` (they were asked much lately),
+            ``cross_functional`` (another department than the asker's, when asked
+            for), ``diversity`` (their evidence repeats someone listed above).
         evidence: their strongest documents for this query.
+        crosses: whether their department differs from the asker's (None: either
+            is unknown).
     """
 
     person: Person
     score: float
     signals: dict[str, float]
     evidence: tuple[Evidence, ...]
+    crosses: bool | None = None
 
     def to_dict(self, fields: Collection[str] = PROFILE_FIELDS) -> dict[str, Any]:
         """The person (the id and the profile ``fields`` allowed), score, signals, evidence.
@@ -130,6 +136,7 @@ class PersonHit:
         total = sum(e.contribution for e in self.evidence) or 1.0
         return self.person.shown(fields) | {
             "score": round(self.score, DECIMALS),
+            "crosses_department": self.crosses,
             "signals": {k: round(v, DECIMALS) for k, v in self.signals.items()},
             "evidence": [
                 {

@@ -8,16 +8,46 @@ feedback it accepts are the same wherever the question came from.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
+from collections.abc import Mapping
 
 from models.recommender import Recommender
 from models.results import Filters, Recommendations
+from models.routing import Asking
 from pipelines.exceptions import StoreError
 from pipelines.store import LoggedItem, RecommendationLog, Store
 from pipelines.store.records import utcnow
 from serving.auth import Caller
 
 log = logging.getLogger("whoknows.serving")
+
+#: Seconds a read of everyone's exposure is reused by a worker.
+EXPOSURE_TTL = 30.0
+
+
+class Exposure:
+    """Everyone's recent exposure (models.routing), read from the store at most every
+    ``ttl`` seconds; if the store cannot be read, the last known exposure is used."""
+
+    def __init__(self, ttl: float = EXPOSURE_TTL) -> None:
+        self._ttl = ttl
+        self._known: Mapping[str, float] = {}
+        self._read_at = -float("inf")
+        self._lock = threading.Lock()
+
+    def __call__(self, store: Store) -> Mapping[str, float]:
+        now = time.monotonic()
+        if now - self._read_at >= self._ttl:
+            with self._lock:
+                if now - self._read_at >= self._ttl:
+                    try:
+                        self._known = store.exposure()
+                    except StoreError as exc:
+                        log.warning("cannot read recent exposure; using the last known: %s", exc)
+                    self._read_at = now
+        return self._known
 
 
 def answer(
@@ -30,8 +60,24 @@ def answer(
     limit_people: int,
     departments: tuple[str, ...] = (),
     types: tuple[str, ...] = (),
+    asker: str | None = None,
+    cross_functional: bool = False,
+    exposure: Mapping[str, float] | None = None,
 ) -> tuple[str, Recommendations]:
     """Recommend for a caller (within their groups) and log the answer.
+
+    Args:
+        recommender: the index.
+        store: where the answer is logged.
+        caller: who calls (their groups decide what may be seen).
+        query: the question.
+        limit_resources: how many resources.
+        limit_people: how many people.
+        departments: only these departments.
+        types: only these resource types.
+        asker: the person asking (never recommended to themself), if known.
+        cross_functional: prefer colleagues of another department than the asker's.
+        exposure: everyone's recent exposure, for load-aware routing.
 
     Returns:
         The recommendation's id (the handle for feedback) and the answer.
@@ -44,10 +90,11 @@ def answer(
         limit_resources=limit_resources,
         limit_people=limit_people,
         filters=Filters(departments=departments, types=types, groups=caller.groups),
+        asking=Asking(asker, cross_functional, exposure or {}),
     )
     recommendation_id = uuid.uuid4().hex
     try:
-        store.log_recommendation(_logged(recommendation_id, result, caller, recommender))
+        store.log_recommendation(_logged(recommendation_id, result, caller, asker, recommender))
     except StoreError as exc:  # the answer matters more than its record
         log.error(
             "recommendation %s not logged (feedback on it will fail): %s", recommendation_id, exc
@@ -56,9 +103,13 @@ def answer(
 
 
 def _logged(
-    recommendation_id: str, result: Recommendations, caller: Caller, recommender: Recommender
+    recommendation_id: str,
+    result: Recommendations,
+    caller: Caller,
+    asker: str | None,
+    recommender: Recommender,
 ) -> RecommendationLog:
-    department = None if caller.person is None else recommender.department_of(caller.person)
+    department = None if asker is None else recommender.department_of(asker)
     items = [
         LoggedItem("resource", hit.document.id, rank, hit.document.department)
         for rank, hit in enumerate(result.resources, start=1)
@@ -70,7 +121,7 @@ def _logged(
         id=recommendation_id,
         created_at=utcnow(),
         caller=caller.name,
-        caller_person=caller.person,
+        caller_person=asker,
         caller_department=department,
         query=result.query,
         index_version=result.index_version,

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from models.recommender import Recommender
 from pipelines.store import Store
+from serving.answering import Exposure
 from serving.auth import Authenticator, Caller, request_origin
 from serving.config import Settings
 from serving.errors import Forbidden, ServiceUnavailable, Unauthenticated
@@ -74,9 +75,16 @@ def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     return caller
 
 
+def get_exposure(request: Request) -> Exposure:
+    """Everyone's recent exposure, for load-aware routing (read from the store)."""
+    exposure: Exposure = request.app.state.exposure
+    return exposure
+
+
 StateDep = Annotated[IndexState, Depends(get_state)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RecommenderDep = Annotated[Recommender, Depends(get_recommender)]
 StoreDep = Annotated[Store, Depends(get_store)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 AdminDep = Annotated[Caller, Depends(get_admin)]
+ExposureDep = Annotated[Exposure, Depends(get_exposure)]

@@ -47,6 +47,18 @@ class RecommendationRequest(Strict):
     limit_resources: Limit = Field(DEFAULT_LIMIT, description="How many resources (1-50).")
     limit_people: Limit = Field(DEFAULT_LIMIT, description="How many people (1-50).")
     filters: FiltersIn = Field(default_factory=FiltersIn)
+    cross_functional: bool = Field(
+        False,
+        description="Prefer colleagues of another department than the asker's when their "
+        "evidence is comparable.",
+    )
+    requester_id: str | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="For admin keys that ask on someone's behalf: the person asking (never "
+        "recommended to themself; their department is the one cross_functional leaves).",
+    )
 
     @field_validator("query")
     @classmethod
@@ -115,9 +127,13 @@ class PersonOut(Answer):
     bio: str | None = None
     skills: list[str] | None = None
     score: float = Field(description="Ranking score; higher is better within a response.")
+    crosses_department: bool | None = Field(
+        description="Whether their department differs from the asker's (null: either unknown)."
+    )
     signals: dict[str, float] = Field(
         description="What each group of signals added to the score: documents, writing, "
-        "profile, activity, topics. Negative means below the average candidate."
+        "profile, activity, topics (negative: below the average candidate); and what routing "
+        "added: load, cross_functional, diversity."
     )
     evidence: list[EvidenceOut]
 

@@ -120,6 +120,10 @@ class VectorIndex(ABC):
         """Every id in the index."""
         return faiss.vector_to_array(self._index.id_map).astype(np.int64)
 
+    def vectors(self) -> Vectors:
+        """Every stored vector (read-only), in the order of :meth:`ids`."""
+        return self._stored_vectors()
+
     def search(self, queries: Vectors, k: int, allowed: Mask | None = None) -> SearchHits:
         """The k nearest vectors to each query.
 

@@ -130,6 +130,57 @@ def compare(
     )
 
 
+def replay(
+    datasets: DatasetsArgument,
+    knobs: Annotated[
+        str, typer.Option(help="Comma-separated load_balance values to replay.")
+    ] = "0,0.5,1,2,4,8",
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write every measure as JSON here.")
+    ] = None,
+    markdown: Annotated[
+        Path | None, typer.Option("--markdown", help="Write the trade-off table (Markdown) here.")
+    ] = None,
+    folds: Annotated[
+        int, typer.Option(min=2, help="Cross-fitting folds of the people ranker.")
+    ] = 5,
+    params: ParamsOption = None,
+    encoder: EncoderOption = None,
+    cache_dir: CacheOption = default_cache_dir(),
+) -> None:
+    """Replay the judged queries in time order: load-aware routing's spread against quality."""
+    from pipelines import replay as replaying
+    from pipelines.params import load_params
+
+    with errors():
+        try:
+            values = [float(k) for k in knobs.split(",") if k.strip()]
+        except ValueError:
+            raise PipelineError(
+                f"--knobs must be numbers separated by commas, not {knobs!r}"
+            ) from None
+        if not values or min(values) < 0:
+            raise PipelineError("give at least one load_balance value, each >= 0")
+        settings = load_params(params)
+        model = encoder_of(encoder, settings)
+        with progress() as bars:
+            collections = _prepare(datasets, settings.config, model, cache_dir, bars)
+            queries = replaying.prepare(collections, folds=folds, seed=settings.seed, progress=bars)
+            everyone = {c.name: len(c.recommender.people) for c in collections}
+            table = replaying.tradeoff(queries, values, everyone, progress=bars)
+        text = replaying.markdown_table(table)
+        if markdown is not None:
+            markdown.write_text(text, encoding="utf-8")
+        if out_file is not None:
+            out_file.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+    out.print(text, markup=False, highlight=False)
+    console.print(
+        f"{len(queries)} judged queries replayed in time order, scored by people rankers "
+        f"cross-fitted over {folds} folds",
+        highlight=False,
+    )
+
+
 def train_ranker(
     datasets: DatasetsArgument,
     out_dir: Annotated[

@@ -13,7 +13,7 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from sqlalchemy.exc import (
     OperationalError,
 )
 
+from models.routing import CONTACT_WEIGHT, HALF_LIFE_DAYS, decayed, exposure_weight
 from pipelines.exceptions import (
     DuplicateKeyError,
     FeedbackItemError,
@@ -75,6 +76,8 @@ from pipelines.store.schema import (
 from pipelines.store.schema import suppressions as suppressions_table
 
 SECRET_PREFIX = "wk_"
+#: Exposure older than this many half-lives is not read (it weighs under 2%).
+EXPOSURE_HORIZON = 6
 SHOWN_PREFIX = 8
 
 
@@ -381,6 +384,38 @@ class Store(ChatLinks):
                     )
                     .values(reason="erasure")
                 )
+
+    def exposure(self, now: datetime | None = None) -> dict[str, float]:
+        """Each person's recent exposure, as models.routing counts it: every time they
+        were recommended (weighted by position) or contacted, decayed with its age.
+
+        Only the last HORIZON half-lives are read: older exposure counts for nothing.
+        """
+        moment = now or utcnow()
+        since = moment - timedelta(days=EXPOSURE_HORIZON * HALF_LIFE_DAYS)
+        shown = (
+            select(
+                recommended_items.c.item_id, recommended_items.c.rank, recommendations.c.created_at
+            )
+            .join(recommendations, recommendations.c.id == recommended_items.c.recommendation_id)
+            .where(recommended_items.c.kind == "person", recommendations.c.created_at >= since)
+        )
+        contacted = select(feedback.c.item_id, feedback.c.created_at).where(
+            feedback.c.item_kind == "person",
+            feedback.c.action == "contacted",
+            feedback.c.created_at >= since,
+        )
+        totals: dict[str, float] = {}
+        with self._transaction() as connection:
+            for row in connection.execute(shown):
+                age = (moment - row.created_at).total_seconds() / 86400
+                weight = decayed(exposure_weight(row.rank), age)
+                totals[row.item_id] = totals.get(row.item_id, 0.0) + weight
+            for contact in connection.execute(contacted):
+                age = (moment - contact.created_at).total_seconds() / 86400
+                added = decayed(CONTACT_WEIGHT, age)
+                totals[contact.item_id] = totals.get(contact.item_id, 0.0) + added
+        return totals
 
     def suppressed(self) -> dict[str, str]:
         """Every suppressed person: id hash -> ``opt_out`` or ``erasure``."""

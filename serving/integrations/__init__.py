@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from serving.integrations import slack, teams
+from serving.integrations.slack import router as slack_router
+from serving.integrations.teams import router as teams_router
 
 
 def install(app: FastAPI) -> None:
     """Add the Slack and Teams routes (each answers only when its secret is set)."""
-    app.include_router(slack.router)
-    app.include_router(teams.router)
+    app.include_router(slack_router)
+    app.include_router(teams_router)

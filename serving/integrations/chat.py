@@ -87,6 +87,8 @@ async def answer_chat(
             question,
             limit_resources=settings.chat_limit,
             limit_people=settings.chat_limit,
+            asker=caller.person,
+            exposure=request.app.state.exposure(store),
         )
     except RateLimited as exc:
         raise Reply(f"Too many questions: ask again in {exc.retry_after} seconds.") from None

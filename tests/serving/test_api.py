@@ -6,12 +6,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from models.recommender import Recommender
 from models.results import Filters
+from pipelines.store import Store
+from pipelines.store.schema import recommendations
+from serving.answering import Exposure
 from serving.app import create_app
 from serving.config import Settings
-from tests.serving.conftest import LOOPBACK, anonymous_client
+from tests.serving.conftest import LOOPBACK, anonymous_client, bearer
 
 
 def ask(client: TestClient, **body: Any) -> Any:
@@ -31,7 +35,8 @@ def test_recommendation_has_the_documented_shape(tiny_client: TestClient) -> Non
     assert sum(resource["why"]["signals"].values()) == pytest.approx(resource["score"], abs=1e-3)
     person = body["people"][0]
     profile = {"name", "department", "title", "location", "bio", "skills"}
-    assert set(person) == {"id", "score", "signals", "evidence"} | profile
+    assert set(person) == {"id", "score", "crosses_department", "signals", "evidence"} | profile
+    assert person["crosses_department"] is None, "an anonymous asker has no department"
     assert person["name"] == "Ada Lovelace"
     assert set(person["signals"]) == {"documents", "writing", "profile", "activity", "topics"}
     assert set(person["evidence"][0]) == {"id", "title", "score", "role", "share"}
@@ -49,7 +54,15 @@ def test_the_api_answers_in_the_one_shape_of_an_answer(
     with narrow:
         body = ask(narrow, query="kafka consumer lag", limit_resources=3, limit_people=2)
     assert body["people"] == answer.to_dict(fields)["people"]
-    assert set(body["people"][0]) == {"id", "name", "department", "score", "signals", "evidence"}
+    assert set(body["people"][0]) == {
+        "id",
+        "name",
+        "department",
+        "score",
+        "crosses_department",
+        "signals",
+        "evidence",
+    }
 
 
 def test_each_recommendation_gets_its_own_id(tiny_client: TestClient) -> None:
@@ -185,3 +198,51 @@ def test_an_unexpected_error_is_a_json_500_without_internals(
         response = client.post("/v1/recommendations", json={"query": "x"})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error; the server log has the details"}
+
+
+def test_who_asks_is_never_recommended_to_themself_and_may_ask_across_functions(
+    tiny: Recommender,
+) -> None:
+    store = Store("sqlite://")
+    _, ada = store.create_key("ada", [], person="ada")
+    _, portal = store.create_key("portal", [], admin=True)
+    _, plain = store.create_key("plain", [])
+    app = create_app(Settings(rate_limit=0), recommender=tiny, store=store)
+    question = {"query": "my kafka consumer group is lagging behind", "limit_people": 4}
+    with TestClient(app, client=LOOPBACK) as client:
+        anonymous = client.post("/v1/recommendations", json=question, headers=bearer(plain))
+        assert anonymous.json()["people"][0]["id"] == "ada"
+        as_ada = client.post("/v1/recommendations", json=question, headers=bearer(ada)).json()
+        assert "ada" not in [p["id"] for p in as_ada["people"]]
+        assert all(p["crosses_department"] == (p["department"] != "Data") for p in as_ada["people"])
+        across = client.post(
+            "/v1/recommendations",
+            json=question | {"cross_functional": True, "requester_id": "cy"},
+            headers=bearer(portal),
+        ).json()
+        assert "cy" not in [p["id"] for p in across["people"]]
+        crossing = [p for p in across["people"] if p["crosses_department"]]
+        assert crossing and all(p["signals"]["cross_functional"] > 0 for p in crossing)
+        refused = client.post(
+            "/v1/recommendations", json=question | {"requester_id": "cy"}, headers=bearer(plain)
+        )
+        assert refused.status_code == 403 and "requester_id" in refused.json()["detail"]
+        row = store.engine.connect().execute(select(recommendations.c.caller_person)).all()
+        assert [r.caller_person for r in row] == [None, "ada", "cy"], "the asker is logged"
+    store.close()
+
+
+def test_people_asked_often_lately_yield_to_comparable_colleagues(tiny: Recommender) -> None:
+    store = Store("sqlite://")
+    app = create_app(Settings(rate_limit=0, anonymous=True), recommender=tiny, store=store)
+    question = {"query": "who can inspect our roof and gutters?", "limit_people": 3}
+    with TestClient(app, client=LOOPBACK) as client:
+        first = client.post("/v1/recommendations", json=question).json()["people"]
+        assert "load" not in first[0]["signals"], "nobody has been asked yet"
+        for _ in range(3):
+            client.post("/v1/recommendations", json=question)
+        app.state.exposure = Exposure(ttl=0.0)  # read the store now, not in 30 s
+        later = client.post("/v1/recommendations", json=question).json()["people"]
+    store.close()
+    loaded = {p["id"]: p["signals"].get("load", 0.0) for p in later}
+    assert loaded[first[0]["id"]] < 0, "the most asked carries load"

@@ -236,3 +236,23 @@ def test_long_ids_and_callers_are_kept_whole_on_every_engine(store: Store) -> No
 def test_an_overlong_key_name_is_refused_with_the_limit(store: Store) -> None:
     with pytest.raises(StoreError, match="at most 200 characters"):
         store.create_key("k" * 201, [])
+
+
+def test_exposure_weighs_position_contacts_and_age(store: Store) -> None:
+    from models.routing import CONTACT_WEIGHT, decayed, exposure_weight
+
+    now = NOW + timedelta(days=60)
+    store.log_recommendation(replace(logged("old", people=("ada", "bob")), created_at=NOW))
+    store.log_recommendation(
+        replace(logged("new", people=("bob", "ada")), created_at=now - timedelta(days=1))
+    )
+    store.add_feedback(FeedbackEvent("new", "bob", "person", "contacted", "key:tester", now))
+    exposure = store.exposure(now)
+    assert exposure["ada"] == pytest.approx(
+        decayed(exposure_weight(1), 60) + decayed(exposure_weight(2), 1)
+    )
+    assert exposure["bob"] == pytest.approx(
+        decayed(exposure_weight(2), 60) + decayed(exposure_weight(1), 1) + CONTACT_WEIGHT
+    )
+    assert "doc1" not in exposure, "resources are not people"
+    assert store.exposure(now + timedelta(days=400)) == {}, "old exposure is not read"
