@@ -144,6 +144,8 @@ class Person:
             a chat tool (never shown in answers).
         slack_id: their Slack member id (``U...``), when they ask from Slack.
         teams_id: their Microsoft Teams (Azure AD) object id, when they ask from Teams.
+        can_mentor: topics they declare they can mentor others in.
+        wants_to_learn: topics they declare they want to learn.
     """
 
     id: str
@@ -157,6 +159,8 @@ class Person:
     groups: tuple[str, ...] = field(default=())
     slack_id: str | None = None
     teams_id: str | None = None
+    can_mentor: tuple[str, ...] = field(default=())
+    wants_to_learn: tuple[str, ...] = field(default=())
 
     def profile_text(self) -> str:
         """The text that describes the person's expertise: title, bio and skills.
@@ -200,4 +204,6 @@ class Person:
             groups=tuple(data.get("groups") or ()),
             slack_id=data.get("slack_id"),
             teams_id=data.get("teams_id"),
+            can_mentor=tuple(data.get("can_mentor") or ()),
+            wants_to_learn=tuple(data.get("wants_to_learn") or ()),
         )

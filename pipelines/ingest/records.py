@@ -43,6 +43,8 @@ PERSON_FIELDS = frozenset(
         "groups",
         "slack_id",
         "teams_id",
+        "can_mentor",
+        "wants_to_learn",
     }
 )
 _LIST_SPLIT = re.compile(r"\s*[;,|]\s*")
@@ -119,7 +121,14 @@ def parse_person(data: Mapping[str, Any]) -> Person:
         groups=tuple(dict.fromkeys(g.strip() for g in _strings(data, "groups") if g.strip())),
         slack_id=_text(data, "slack_id").strip() or None,
         teams_id=_text(data, "teams_id").strip() or None,
+        can_mentor=_topics(data, "can_mentor"),
+        wants_to_learn=_topics(data, "wants_to_learn"),
     )
+
+
+def _topics(data: Mapping[str, Any], name: str) -> tuple[str, ...]:
+    """Declared topics, stripped, each once, in the order given."""
+    return tuple(dict.fromkeys(t.strip() for t in _strings(data, name) if t.strip()))
 
 
 def parse_document(
