@@ -127,4 +127,7 @@ def _logged(
         index_version=result.index_version,
         best_relevance=max((h.relevance for h in result.resources), default=None),
         items=tuple(items),
+        best_expert_relevance=max(
+            (e.relevance for hit in result.people for e in hit.evidence), default=None
+        ),
     )

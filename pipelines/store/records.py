@@ -162,6 +162,8 @@ class RecommendationLog:
         index_version: the index that answered.
         best_relevance: the best resource's relevance (cosine), None if no resource.
         items: the resources and people returned.
+        best_expert_relevance: the best relevance of the recommended people's
+            evidence (cosine), None if no person.
     """
 
     id: str
@@ -173,6 +175,7 @@ class RecommendationLog:
     index_version: str
     best_relevance: float | None
     items: tuple[LoggedItem, ...] = ()
+    best_expert_relevance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -85,6 +85,8 @@ recommendations = Table(
     Column("query", Text, nullable=False),
     Column("index_version", String(200), nullable=False),
     Column("best_relevance", Float, nullable=True),
+    # The best evidence of the people recommended (cosine to the query); null: no person.
+    Column("best_expert_relevance", Float, nullable=True),
 )
 
 

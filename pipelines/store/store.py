@@ -9,6 +9,8 @@ transaction on a pooled connection.
 from __future__ import annotations
 
 import hashlib
+import itertools
+import math
 import secrets
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +55,7 @@ from pipelines.store import analytics as analytics_module
 from pipelines.store import database, export
 from pipelines.store.analytics import Analytics
 from pipelines.store.chat import ChatLinks, chat_caller
+from pipelines.store.gaps import QUEUE_LENGTH, GapEntry, gap_queue
 from pipelines.store.records import (
     ACTIONS,
     ITEM_KINDS,
@@ -78,6 +81,8 @@ from pipelines.store.schema import suppressions as suppressions_table
 SECRET_PREFIX = "wk_"
 #: Exposure older than this many half-lives is not read (it weighs under 2%).
 EXPOSURE_HORIZON = 6
+#: The most windows one analytics series may have.
+MAX_BUCKETS = 366
 SHOWN_PREFIX = 8
 
 
@@ -264,6 +269,7 @@ class Store(ChatLinks):
                         query=log.query,
                         index_version=log.index_version,
                         best_relevance=log.best_relevance,
+                        best_expert_relevance=log.best_expert_relevance,
                     )
                 )
                 if log.items:
@@ -488,6 +494,52 @@ class Store(ChatLinks):
         with self._transaction() as connection:
             return analytics_module.compute(
                 connection, start, end, people=people, gap_threshold=gap_threshold
+            )
+
+    def analytics_series(
+        self,
+        start: datetime,
+        end: datetime,
+        step: timedelta,
+        *,
+        people: Mapping[str, str | None],
+        gap_threshold: float,
+    ) -> list[Analytics]:
+        """The analytics of each consecutive window of length ``step`` from ``start``
+        (the last one ends at ``end``), for charts over time.
+
+        Raises:
+            StoreError: more than MAX_BUCKETS windows, or a step that is not positive.
+        """
+        if step <= timedelta(0):
+            raise StoreError("the step of a series must be positive")
+        count = math.ceil((end - start) / step)
+        if count > MAX_BUCKETS:
+            raise StoreError(
+                f"{count} windows asked for; at most {MAX_BUCKETS}: ask for a longer step"
+            )
+        bounds = [start + i * step for i in range(count)] + [end]
+        with self._transaction() as connection:
+            return [
+                analytics_module.compute(
+                    connection, lo, hi, people=people, gap_threshold=gap_threshold
+                )
+                for lo, hi in itertools.pairwise(bounds)
+            ]
+
+    def gaps(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        people: Mapping[str, str | None],
+        gap_threshold: float,
+        limit: int = QUEUE_LENGTH,
+    ) -> list[GapEntry]:
+        """The knowledge-gap queue over [start, end) (pipelines.store.gaps)."""
+        with self._transaction() as connection:
+            return gap_queue(
+                connection, start, end, people=people, gap_threshold=gap_threshold, limit=limit
             )
 
     @contextmanager

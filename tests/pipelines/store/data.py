@@ -23,13 +23,15 @@ def log(
     best: float | None,
     resources: tuple[str, ...] = (),
     people: tuple[str, ...] = (),
+    expert: float | None = None,
 ) -> None:
-    """Log one recommendation of these resources and people."""
+    """Log one recommendation of these resources and people (``expert``: the best
+    relevance of the people's evidence)."""
     items = tuple(LoggedItem("resource", r, i) for i, r in enumerate(resources, 1)) + tuple(
         LoggedItem("person", p, i) for i, p in enumerate(people, 1)
     )
     store.log_recommendation(
-        RecommendationLog(rec_id, when, "key:t", None, department, query, "v1", best, items)
+        RecommendationLog(rec_id, when, "key:t", None, department, query, "v1", best, items, expert)
     )
 
 
