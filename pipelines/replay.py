@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -283,3 +284,43 @@ def _dates(collection: Collection) -> dict[str, datetime]:
 def _number(query_id: str) -> float:
     digits = "".join(c for c in query_id if c.isdigit())
     return float(digits) if digits else math.inf
+
+
+def plot(table: dict[str, dict[str, dict[str, float]]], path: Path) -> Path:
+    """Draw the trade-off: per dataset (and pooled), the exposure Gini against people
+    RR@10 for each knob value, with the same people's Gini without load for reference.
+
+    Raises:
+        PipelineError: matplotlib is not installed (it comes with whoknows[dev]).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot
+    except ImportError:
+        raise PipelineError("--plot needs matplotlib: pip install 'whoknows[notebooks]'") from None
+    knobs = list(table)
+    datasets = list(table[knobs[0]])
+    figure, axes = pyplot.subplots(1, 2, figsize=(11, 4.5))
+    for dataset in datasets:
+        ginis = [table[k][dataset]["gini"] for k in knobs]
+        rr = [table[k][dataset]["RR@10"] for k in knobs]
+        share = [table[k][dataset]["top10_share"] for k in knobs]
+        line = axes[0].plot(ginis, rr, marker="o", label=dataset)[0]
+        axes[1].plot([float(k) for k in knobs], share, marker="o", color=line.get_color())
+        for knob, x, y in zip(knobs, ginis, rr, strict=True):
+            axes[0].annotate(knob, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    axes[0].set_xlabel("exposure Gini over the people shown (lower: load spread wider)")
+    axes[0].set_ylabel("people RR@10 (cross-fitted)")
+    axes[0].set_title("Quality against spread, per load_balance value")
+    axes[0].legend(fontsize=8)
+    axes[1].set_xlabel("load_balance")
+    axes[1].set_xscale("symlog", linthresh=0.5)
+    axes[1].set_ylabel("share of places taken by the 10 most shown")
+    axes[1].set_title("Top-10 experts' share of all recommendations")
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    pyplot.close(figure)
+    return path

@@ -141,6 +141,9 @@ def replay(
     markdown: Annotated[
         Path | None, typer.Option("--markdown", help="Write the trade-off table (Markdown) here.")
     ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Draw the trade-off (PNG) here.")
+    ] = None,
     folds: Annotated[
         int, typer.Option(min=2, help="Cross-fitting folds of the people ranker.")
     ] = 5,
@@ -173,6 +176,8 @@ def replay(
             markdown.write_text(text, encoding="utf-8")
         if out_file is not None:
             out_file.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+        if plot is not None:
+            replaying.plot(table, plot)
     out.print(text, markup=False, highlight=False)
     console.print(
         f"{len(queries)} judged queries replayed in time order, scored by people rankers "
