@@ -6,6 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 # The sample index is the DVC pipeline's output (dvc.yaml).
+SAMPLE_TOPICS := data/topics/sample
 SAMPLE_INDEX := data/index/sample
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -39,12 +40,12 @@ INGEST := $(PIPELINE) repro --force --single-item ingest
 
 sample-index: $(INSTALLED)
 	$(INGEST)
-	$(PIPELINE) repro index
+	$(PIPELINE) repro index topics
 
 # Anonymous access is for trying the sample: only clients on 127.0.0.1/::1 get in without
 # a key, as a caller of no group, and the log says so. Real deployments use keys.
 run: sample-index
-	WHOKNOWS_ANONYMOUS=true $(BIN)/whoknows serve --index $(SAMPLE_INDEX) --host $(HOST) --port $(PORT)
+	WHOKNOWS_ANONYMOUS=true $(BIN)/whoknows serve --index $(SAMPLE_INDEX) --topics $(SAMPLE_TOPICS) --host $(HOST) --port $(PORT)
 
 repro: $(INSTALLED)
 	$(INGEST)

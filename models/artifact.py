@@ -31,6 +31,7 @@ MARKERS = {
     "embeddings.json": "whoknows-embeddings",
     "processed.json": "whoknows-processed",
     "whoknows-finetune.json": "whoknows-model",
+    "topic-model.json": "whoknows-topics",
 }
 LEFTOVER_SECONDS = 24 * 3600
 

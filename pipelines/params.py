@@ -1,9 +1,10 @@
 """Experiment parameters from params.yaml (the file DVC tracks).
 
 encoder: default            # or a local sentence-transformers folder
-seed: 0                     # cross-validation folds, fine-tuning
+seed: 0                     # cross-validation folds, fine-tuning, topic clustering
 recommender: {...}          # models.config.RecommenderConfig fields
 train: {...}                # models.finetune.FineTuneConfig fields
+topics: {...}               # models.topics.TopicConfig fields but the seed
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import yaml
 from models.config import RecommenderConfig
 from models.exceptions import ConfigurationError
 from models.finetune import FineTuneConfig
+from models.topics import TopicConfig
 
 SECTION = "recommender"
 DEFAULT_ENCODER = "default"
@@ -30,14 +32,16 @@ class Params:
     Attributes:
         config: build and ranking parameters.
         encoder: a local model folder, or None for the bundled default.
-        seed: seeds cross-validation folds and fine-tuning.
+        seed: seeds cross-validation folds, fine-tuning and topic clustering.
         train: fine-tuning parameters.
+        topics: expertise map parameters (seeded by ``seed``).
     """
 
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
     encoder: Path | None = None
     seed: int = 0
     train: FineTuneConfig = field(default_factory=FineTuneConfig)
+    topics: TopicConfig = field(default_factory=TopicConfig)
 
 
 def load_params(path: Path | None) -> Params:
@@ -70,6 +74,7 @@ def load_params(path: Path | None) -> Params:
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigurationError(f"{path}: seed must be a whole number")
+    topics = _topics(_section(data, "topics", path), seed, path)
     folder = None if encoder == DEFAULT_ENCODER else (Path(path).parent / encoder)
     # Ranker files too are read from the params file's folder, as the encoder is.
     config = dataclasses.replace(
@@ -78,7 +83,19 @@ def load_params(path: Path | None) -> Params:
         people_ranker=_beside(path, config.people_ranker),
         evidence_ranker=_beside(path, config.evidence_ranker),
     )
-    return Params(config=config, encoder=folder, seed=seed, train=train)
+    return Params(config=config, encoder=folder, seed=seed, train=train, topics=topics)
+
+
+def _topics(values: dict[str, Any], seed: int, path: Path) -> TopicConfig:
+    """The ``topics`` section, seeded by the top-level seed (one seed per experiment)."""
+    if "seed" in values:
+        raise ConfigurationError(
+            f"{path}: topics are seeded by the top-level 'seed'; remove topics.seed"
+        )
+    try:
+        return TopicConfig.from_dict({**values, "seed": seed})
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{path}: topics: {exc}") from exc
 
 
 def _beside(params_file: Path, value: str | None) -> str | None:

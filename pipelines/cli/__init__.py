@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from dotenv import load_dotenv
 
-from pipelines.cli import admin, indexing, lifecycle, quality
+from pipelines.cli import admin, indexing, insights, lifecycle, mentoring, quality
 
 app = typer.Typer(
     help="whoknows: for any question, what to read and who knows about it.",
@@ -39,6 +39,8 @@ app.command()(quality.evaluate)
 app.command()(quality.compare)
 app.command("train-ranker")(quality.train_ranker)
 app.command()(quality.replay)
+app.command()(insights.topics)
+app.command("evaluate-mentoring")(mentoring.evaluate_mentoring)
 app.command()(lifecycle.train)
 app.command()(lifecycle.register)
 app.add_typer(admin.keys, name="keys")

@@ -189,6 +189,15 @@ def serve(
             help="Serve a registered model instead, e.g. models:/whoknows@champion.",
         ),
     ] = None,
+    topics: Annotated[
+        Path | None,
+        typer.Option(
+            "--topics",
+            envvar="WHOKNOWS_TOPICS_DIR",
+            help="The index's topic model (whoknows topics), for the expertise map; "
+            "without it the service fits one when the index loads.",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[
@@ -239,7 +248,9 @@ def serve(
         raise typer.Exit(2)
     try:
         # The options win over the environment and .env, the other settings come from them.
-        settings = Settings(index_dir=index, model_uri=model, encoder_path=encoder)
+        settings = Settings(
+            index_dir=index, model_uri=model, encoder_path=encoder, topics_dir=topics
+        )
     except ValidationError as exc:
         problems = "; ".join(
             f"WHOKNOWS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from models.exceptions import ConfigurationError
+from models.topics import TopicConfig
 from pipelines.params import load_params
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_repository_params_are_the_defaults() -> None:
     shipped, defaults = load_params(ROOT / "params.yaml"), load_params(None)
     assert shipped.config == defaults.config and shipped.train == defaults.train
+    assert shipped.topics == defaults.topics == TopicConfig()
     assert shipped.encoder is None and shipped.seed == 0
 
 
@@ -40,3 +42,30 @@ def test_unknown_or_wrong_parameters_are_named(tmp_path: Path) -> None:
     params.write_text("seed: two\n")
     with pytest.raises(ConfigurationError, match="seed must be a whole number"):
         load_params(params)
+
+
+def test_the_topics_section_is_read_and_seeded_by_the_top_level_seed(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("seed: 7\ntopics:\n  count: 12\n  silo_share: 0.9\n  active_days: null\n")
+    topics = load_params(params).topics
+    assert topics == TopicConfig(count=12, seed=7, silo_share=0.9, active_days=None)
+    assert load_params(None).topics.count is None
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ("topics:\n  clusters: 4\n", "topics: unknown topics parameter.*clusters"),
+        ("topics:\n  seed: 3\n", "seeded by the top-level 'seed'; remove topics.seed"),
+        ("topics:\n  silo_share: 0.4\n", "silo_share must be above 0.5"),
+        ("topics: [1, 2]\n", "'topics' must be a mapping"),
+    ],
+)
+def test_bad_topics_parameters_are_named_with_the_file(
+    tmp_path: Path, section: str, message: str
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(section)
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        load_params(params)
+    assert str(params) in str(raised.value)
