@@ -24,7 +24,7 @@ from serving.config import Settings
 from serving.limits import RateLimiter, install_body_limit
 from serving.metrics import install_metrics
 from serving.privacy import PrivacySync
-from serving.routes import admin, catalog, feedback, health, pages, recommendations
+from serving.routes import admin, catalog, feedback, health, insights, pages, recommendations
 from serving.state import IndexState
 
 log = logging.getLogger("whoknows.serving")
@@ -69,7 +69,9 @@ def create_app(
         app.state.privacy = privacy
         state = IndexState(recommender, prepare=privacy.prepare)
         app.state.index = state
-        if recommender is None:
+        if recommender is not None:
+            state.load_topics(recommender, settings.topics_dir)
+        else:
             if settings.index_dir is None and settings.model_uri is None:
                 problem = (
                     "no index configured: set WHOKNOWS_INDEX_DIR (or WHOKNOWS_MODEL_URI for a "
@@ -107,6 +109,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(recommendations.router)
     app.include_router(feedback.router)
+    app.include_router(insights.router)  # before catalog: /people/{id}/matches first
     app.include_router(catalog.router)
     app.include_router(admin.router)
     integrations.install(app)

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
 
     Attributes:
         index_dir: the index directory to serve (WHOKNOWS_INDEX_DIR).
+        topics_dir: the topic model of that index (``whoknows topics``), for the
+            expertise map; unset, the service fits one when the index loads.
         model_uri: or a registered model to serve, e.g. ``models:/whoknows@champion``
             (WHOKNOWS_MODEL_URI); it is downloaded once into the cache folder.
         encoder_path: a local encoder folder to use instead of the index's own
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_file=".env", extra="ignore")
 
     index_dir: Path | None = None
+    topics_dir: Path | None = None
     model_uri: str | None = None
     encoder_path: Path | None = None
     cache_dir: Path = Field(default_factory=default_cache_dir)
@@ -120,7 +123,7 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("index_dir", "model_uri", "encoder_path", mode="before")
+    @field_validator("index_dir", "topics_dir", "model_uri", "encoder_path", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # An empty variable means "not this one" (the environment overrides .env, so

@@ -10,11 +10,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from models.exceptions import WhoknowsError
 from models.recommender import Recommender
 from pipelines.registry import fetch
 from serving.config import Settings
+from serving.insights import Topics, load_topics
 
 log = logging.getLogger("whoknows.serving")
 
@@ -35,6 +37,8 @@ class IndexState:
     ) -> None:
         self.recommender: Recommender | None = None
         self.error: str | None = None
+        self.topics: Topics | None = None
+        self.topics_error: str | None = None
         self._prepare = prepare or (lambda recommender: None)
         self._ready = threading.Event()
         if recommender is not None:
@@ -61,6 +65,20 @@ class IndexState:
         )
         thread.start()
         return thread
+
+    def load_topics(self, recommender: Recommender, directory: Path | None) -> None:
+        """Read (or fit) the expertise map's topics of a loaded index; on failure, keep
+        why, for GET /v1/insights/topics to say (the rest of the service is unaffected)."""
+        try:
+            topics = load_topics(recommender, directory)
+            topics.map_for(recommender, None)  # reads the index's words once, not on a request
+            self.topics = topics
+        except WhoknowsError as exc:
+            log.error("the expertise map is unavailable: %s", exc)
+            self.topics_error = f"the expertise map is unavailable: {exc}"
+        except Exception as exc:  # a loader thread must never die silently
+            log.exception("unexpected error while loading the topics")
+            self.topics_error = f"the expertise map is unavailable: {exc}"
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading has finished (either way); False on timeout."""
@@ -96,3 +114,4 @@ class IndexState:
             counts.get("documents", 0),
             counts.get("people", 0),
         )
+        self.load_topics(recommender, settings.topics_dir)

@@ -1,16 +1,20 @@
-"""Privacy requests and analytics: opt-out, erasure, GET /v1/analytics."""
+"""Privacy requests and analytics: opt-out, erasure, GET /v1/analytics (and its series
+over time), the knowledge-gap queue."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from models.exceptions import InvalidQueryError, UnknownPersonError
+from pipelines.store.gaps import QUEUE_LENGTH
 from pipelines.store.records import as_utc, utcnow
+from pipelines.store.store import MAX_BUCKETS
 from serving.deps import AdminDep, CallerDep, RecommenderDep, SettingsDep, StoreDep
 from serving.errors import Forbidden
+from serving.insight_schemas import AnalyticsSeriesOut, GapEntryOut, GapQueueOut
 from serving.schemas import AnalyticsOut, PrivacyOut, Problem
 
 router = APIRouter(prefix="/v1", tags=["privacy and analytics"])
@@ -81,6 +85,19 @@ def analytics(
 
     People who opted out or were erased are not counted.
     """
+    since, until = window(start, end)
+    report = store.analytics(
+        since, until, people=recommender.shown_people(), gap_threshold=settings.gap_threshold
+    )
+    return AnalyticsOut.of(report)
+
+
+def window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
+    """The [from, to) window of an analytics request, in UTC, defaults filled in.
+
+    Raises:
+        InvalidQueryError: a bound out of range, or ``from`` not before ``to``.
+    """
     try:
         until = as_utc(end) if end is not None else utcnow()
     except OverflowError:
@@ -93,7 +110,85 @@ def analytics(
         ) from None
     if since >= until:
         raise InvalidQueryError("'from' must be before 'to'", field="from")
-    report = store.analytics(
-        since, until, people=recommender.shown_people(), gap_threshold=settings.gap_threshold
+    return since, until
+
+
+#: The steps GET /v1/analytics/series can take.
+STEPS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(weeks=1)}
+
+
+@router.get(
+    "/analytics/series",
+    response_model=AnalyticsSeriesOut,
+    responses=_ERRORS | {422: {"model": Problem}},
+)
+def analytics_series(
+    _admin: AdminDep,
+    store: StoreDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
+    ] = None,
+    step: Annotated[
+        Literal["hour", "day", "week"], Query(description="The length of each point's window.")
+    ] = "day",
+) -> AnalyticsSeriesOut:
+    """The analytics over time (admin), one point per hour, day or week from ``from``:
+    for charts of queries, click-through, helpful rate, cross-functional reach, expert
+    load and its Gini coefficient, and coverage. At most 366 points."""
+    since, until = window(start, end)
+    if (until - since) / STEPS[step] > MAX_BUCKETS:
+        raise InvalidQueryError(
+            f"more than {MAX_BUCKETS} points of one {step} from 'from' to 'to': "
+            "shorten the window or take a longer step",
+            field="step",
+        )
+    points = store.analytics_series(
+        since,
+        until,
+        STEPS[step],
+        people=recommender.shown_people(),
+        gap_threshold=settings.gap_threshold,
     )
-    return AnalyticsOut.of(report)
+    return AnalyticsSeriesOut(step=step, points=[AnalyticsOut.of(p) for p in points])
+
+
+@router.get(
+    "/insights/gaps", response_model=GapQueueOut, responses=_ERRORS | {422: {"model": Problem}}
+)
+def knowledge_gaps(
+    _admin: AdminDep,
+    store: StoreDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    start: Annotated[
+        datetime | None,
+        Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
+    ] = None,
+    end: Annotated[
+        datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="The most entries.")] = QUEUE_LENGTH,
+) -> GapQueueOut:
+    """The knowledge-gap queue (admin): questions asked in the window that found neither
+    a good resource nor a willing expert, those asking the same thing together, the most
+    frequent first. What to write down, or whom to find, next."""
+    since, until = window(start, end)
+    entries = store.gaps(
+        since,
+        until,
+        people=recommender.shown_people(),
+        gap_threshold=settings.gap_threshold,
+        limit=limit,
+    )
+    return GapQueueOut(
+        start=since.isoformat(),
+        end=until.isoformat(),
+        gap_threshold=settings.gap_threshold,
+        entries=[GapEntryOut(**e.to_dict()) for e in entries],
+    )

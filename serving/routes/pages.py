@@ -1,4 +1,5 @@
-"""The service's own pages: the search page at / and the framable page at /embed.
+"""The service's own pages: the search page at /, the framable page at /embed and the
+administrators' dashboard at /dashboard.
 
 Both are the <whoknows-search> web component (serving/static/whoknows.js); the
 static files are served under /static, so that any portal can load the component
@@ -39,6 +40,13 @@ def _template(name: str) -> Template:
 def search_page() -> HTMLResponse:
     """The search page: ask a question, read the answer, open a colleague's profile."""
     return HTMLResponse(_template("index.html").substitute(), headers=page_headers(["'self'"]))
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard_page() -> HTMLResponse:
+    """The administrators' dashboard: the expertise map (department x topic), silos and
+    fragile topics, the knowledge-gap queue and the analytics over time, as charts."""
+    return HTMLResponse(_template("dashboard.html").substitute(), headers=page_headers(["'self'"]))
 
 
 @router.get("/embed", response_class=HTMLResponse)
