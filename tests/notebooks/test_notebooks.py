@@ -52,6 +52,7 @@ def test_explore_corpus(small_dataset: Path, tmp_path: Path) -> None:
     notebook, _ = execute("1.0-explore-corpus.ipynb", tmp_path, dataset=str(small_dataset))
     text = outputs(notebook)
     assert "documents and" in text and "Internet of Things" in text
+    assert re.search(r"\d+ topics over 76 documents: \d+ silos, \d+ fragile", text), text[-2000:]
     assert any(o.get("output_type") == "display_data" for c in notebook.cells for o in c.get("outputs", []))
 
 
