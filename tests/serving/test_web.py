@@ -191,7 +191,8 @@ def test_another_origin_cannot_use_the_key(page: Any, site: Site) -> None:
 
 def test_errors_are_said_in_words(page: Any, site: Site) -> None:
     page.goto(site.host_page())
-    component(page).locator("select").wait_for()
+    # The component's own call for the filters must be made before the limit is cut.
+    component(page).locator("select option:nth-child(2)").wait_for(state="attached")
     unlimited = site.app.state.limiter
     site.app.state.limiter = RateLimiter(1)  # one request a minute: the next one waits
     try:
