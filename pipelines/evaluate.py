@@ -192,22 +192,40 @@ def evaluate(
 
 def score(qrels: Qrels, run: Run, queries: Iterable[str]) -> dict[str, float | int]:
     """Mean of each measure over the judged queries; a query with no results scores 0."""
+    return means(per_query(qrels, run, queries))
+
+
+def means(values: dict[str, dict[str, float]]) -> dict[str, float | int]:
+    """The mean of each measure of ``per_query`` (0 with no queries), and n_queries."""
+    n = len(values[next(iter(MEASURES))])
+    result: dict[str, float | int] = {
+        name: (sum(by_query.values()) / n if n else 0.0) for name, by_query in values.items()
+    }
+    result["n_queries"] = n
+    return result
+
+
+def per_query(qrels: Qrels, run: Run, queries: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Each measure on each judged query: measure -> query -> value, queries sorted.
+
+    The judged queries are those of ``queries`` with at least one relevant
+    item; one the run has no results for scores 0. These are the values whose
+    mean ``score`` reports, and what confidence intervals and paired tests
+    resample (pipelines.significance).
+    """
     known = set(queries)
     judged = {
-        q: items for q, items in qrels.items() if q in known and any(g > 0 for g in items.values())
+        q: items
+        for q, items in sorted(qrels.items())
+        if q in known and any(g > 0 for g in items.values())
     }
-    totals = dict.fromkeys(MEASURES, 0.0)
+    values = {name: dict.fromkeys(judged, 0.0) for name in MEASURES}
     names = {str(m): name for name, m in MEASURES.items()}
     for metric in ir_measures.iter_calc(
         list(MEASURES.values()), judged, {q: run.get(q, {}) for q in judged}
     ):
-        totals[names[str(metric.measure)]] += float(metric.value)
-    n = len(judged)
-    result: dict[str, float | int] = {
-        name: (total / n if n else 0.0) for name, total in totals.items()
-    }
-    result["n_queries"] = n
-    return result
+        values[names[str(metric.measure)]][metric.query_id] = float(metric.value)
+    return values
 
 
 def track(evaluation: Evaluation, metrics_file: Path | None = None) -> str:

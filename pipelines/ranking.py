@@ -11,6 +11,12 @@ rankings. In service those rankings come from a resources ranker that never
 saw the query, so in training each query's document ranking comes from a
 resources ranker fitted on the other queries (cross-fitting), never from one
 that learned that query's own judgments.
+
+Every figure of a comparison comes with a bootstrap confidence interval over
+the queries and a paired test against what whoknows does with no ranker at
+all (BASELINES: plain rrf fusion; Model 2 voting over rrf-ordered documents),
+so that a difference smaller than the noise is reported as such
+(pipelines.significance).
 """
 
 from __future__ import annotations
@@ -33,16 +39,20 @@ from models.features import Features
 from models.ranker import Group, LinearRanker, fit
 from models.recommender import Recommender
 from models.retrieval import FUSIONS, RESOURCE_FEATURES, Candidates, Retrieval
-from pipelines import tracking
+from pipelines import significance, tracking
 from pipelines.build import build_dataset
-from pipelines.evaluate import DEPTH, Dataset, by_rank, load_dataset, score
+from pipelines.evaluate import DEPTH, Dataset, by_rank, load_dataset, means, per_query
 from pipelines.exceptions import PipelineError
 
 RESOURCE_METHODS = tuple(f for f in FUSIONS if f != "learned") + ("learned",)
 #: What the evidence ranker (the documents people are judged by) learns from: the
 #: query expansion helps reading lists but blurs who wrote about the query itself.
 EVIDENCE_FEATURES = tuple(f for f in RESOURCE_FEATURES if f != "feedback")
-PEOPLE_METHODS = (*PEOPLE_FEATURES, "learned")
+#: Model 2 voting over the documents as plain rrf orders them, with no ranker at all.
+PEOPLE_BASELINE = "rrf-model2"
+PEOPLE_METHODS = (PEOPLE_BASELINE, *PEOPLE_FEATURES, "learned")
+#: What every method of a task is tested against: whoknows without learned rankers.
+BASELINES = {"resources": "rrf", "people": PEOPLE_BASELINE}
 #: Inverse L2 strength per task, chosen by cross-validation on the dev sets.
 REGULARISATION = {"resources": 1.0, "people": 0.01}
 
@@ -89,11 +99,16 @@ class Comparison:
         metrics: dataset -> task -> method -> measure -> value.
         folds: the number of folds.
         seconds: wall time of the whole comparison.
+        intervals: dataset -> task -> method -> measure -> the mean, its
+            bootstrap interval and its paired difference to BASELINES[task].
     """
 
     metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]]
     folds: int
     seconds: float
+    intervals: dict[str, dict[str, dict[str, dict[str, significance.Comparison]]]] = field(
+        default_factory=dict
+    )
 
 
 def prepare(
@@ -252,7 +267,9 @@ def compare(
 
     Fixed methods (dense, lexical, rrf; each people feature alone) need no
     training; each people feature is computed over the document ranking of
-    the learned resources ranker of the query's fold.
+    the learned evidence ranker of the query's fold, except PEOPLE_BASELINE,
+    Model 2 over the rrf ranking. Every figure gets a bootstrap interval over
+    the dataset's queries and a paired test against BASELINES (seeded by ``seed``).
     """
     started = time.perf_counter()
     pooled = [q for c in collections for q in c.queries]
@@ -291,7 +308,12 @@ def compare(
                     table["resources"][method][query.query_id] = by_rank(ids)
             if query.people:
                 ids, features = people_candidates(collection, query, evidence)
-                for method in PEOPLE_METHODS:
+                plain_ids, plain = people_candidates(collection, query, None)
+                order = np.argsort(-plain.column("model2"), kind="stable")
+                table["people"][PEOPLE_BASELINE][query.query_id] = by_rank(
+                    plain_ids[j] for j in order[:DEPTH]
+                )
+                for method in PEOPLE_FEATURES + ("learned",):
                     if method == "learned":
                         if people is None:
                             continue
@@ -301,36 +323,78 @@ def compare(
                     table["people"][method][query.query_id] = by_rank(ids[j] for j in order[:DEPTH])
         if progress is not None:
             progress("cross-validation", fold, folds)
-    metrics = {
-        name: {
-            task: {
-                method: score(by_name[name].dataset.qrels[task], run, by_name[name].dataset.queries)
+    metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]] = {}
+    intervals: dict[str, dict[str, dict[str, dict[str, significance.Comparison]]]] = {}
+    for name, tasks in runs.items():
+        dataset = by_name[name].dataset
+        for task, methods in tasks.items():
+            values = {
+                method: per_query(dataset.qrels[task], run, dataset.queries)
                 for method, run in methods.items()
                 if run  # a learned method without judgments to learn from is left out
             }
-            for task, methods in tasks.items()
-        }
-        for name, tasks in runs.items()
-    }
-    return Comparison(metrics, folds, time.perf_counter() - started)
+            metrics.setdefault(name, {})[task] = {m: means(v) for m, v in values.items()}
+            intervals.setdefault(name, {})[task] = significance.against(
+                values, BASELINES[task], seed=seed
+            )
+    return Comparison(metrics, folds, time.perf_counter() - started, intervals)
 
 
 def markdown_table(comparison: Comparison) -> str:
-    """The comparison as the README's table: one row per method, datasets as columns."""
+    """The comparison as the README's tables, one row per method, datasets as columns.
+
+    Per task, the figures with their 95% intervals, then each method's difference
+    to the task's baseline with the p-value of the paired test.
+    """
     names = list(comparison.metrics)
     lines = []
     for task, measures in (("resources", ("nDCG@10",)), ("people", ("RR@10", "P@1"))):
+        baseline = BASELINES[task]
         head = " | ".join(f"{n} {m}" for n in names for m in measures)
-        lines.append(f"| {task} method | {head} |")
-        lines.append("| --- |" + " --- |" * (len(names) * len(measures)))
-        methods = dict.fromkeys(m for n in names for m in comparison.metrics[n][task])
+        rule = "| --- |" + " --- |" * (len(names) * len(measures))
+        methods = list(dict.fromkeys(m for n in names for m in comparison.metrics[n][task]))
+        lines += [f"| {task} method | {head} |", rule]
         for method in methods:
-            cells = " | ".join(
-                _cell(comparison.metrics[n][task].get(method), m) for n in names for m in measures
-            )
-            lines.append(f"| {method} | {cells} |")
+            label = f"{method} (baseline)" if method == baseline else method
+            cells = [_cell(comparison, n, task, method, m, False) for n in names for m in measures]
+            lines.append(f"| {label} | {' | '.join(cells)} |")
+        lines += ["", f"| {task} method, difference to {baseline} | {head} |", rule]
+        for method in methods:
+            if method != baseline:
+                cells = [
+                    _cell(comparison, n, task, method, m, True) for n in names for m in measures
+                ]
+                lines.append(f"| {method} | {' | '.join(cells)} |")
         lines.append("")
+    lines.append(
+        f"Means over the queries with 95% bootstrap intervals ({significance.SAMPLES:,} "
+        "resamples of the queries); differences by a two-sided paired randomisation test, "
+        f"* where p < {significance.ALPHA}, otherwise within noise (not corrected for "
+        "multiple comparisons)."
+    )
     return "\n".join(lines)
+
+
+def as_json(comparison: Comparison) -> dict[str, Any]:
+    """The comparison for ``--out``: dataset -> task -> method -> baseline,
+    n_queries and, per measure, mean, low, high, delta, p_value and significant."""
+    return {
+        name: {
+            task: {
+                method: {
+                    "baseline": BASELINES[task],
+                    "n_queries": values["n_queries"],
+                    **{
+                        measure: c.to_dict()
+                        for measure, c in comparison.intervals[name][task][method].items()
+                    },
+                }
+                for method, values in methods.items()
+            }
+            for task, methods in tasks.items()
+        }
+        for name, tasks in comparison.metrics.items()
+    }
 
 
 def save_rankers(
@@ -364,5 +428,10 @@ def track(comparison: Comparison, table: str, config: RecommenderConfig) -> str:
     return run_id
 
 
-def _cell(values: dict[str, float | int] | None, measure: str) -> str:
-    return "n/a" if values is None else f"{values[measure]:.3f}"
+def _cell(
+    comparison: Comparison, name: str, task: str, method: str, measure: str, delta: bool
+) -> str:
+    found = comparison.intervals.get(name, {}).get(task, {}).get(method)
+    if found is None:
+        return "n/a"
+    return found[measure].difference() if delta else found[measure].figure()

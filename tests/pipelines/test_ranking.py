@@ -50,6 +50,10 @@ def test_a_task_without_judgments_gets_no_learned_ranker(collection: ranking.Col
     comparison = ranking.compare([people_only], folds=2)
     assert "learned" not in comparison.metrics["sample"]["resources"]
     assert "learned" in comparison.metrics["sample"]["people"]
+    # Without resource judgments documents are ordered by rrf for every method,
+    # so Model 2 is the baseline itself: no difference at all.
+    model2 = comparison.intervals["sample"]["people"]["model2"]["RR@10"]
+    assert model2.delta == 0 and model2.p_value == 1.0 and not model2.significant
 
 
 def test_folds_must_fit_the_queries(collection: ranking.Collection) -> None:
@@ -66,6 +70,19 @@ def test_comparison_is_cross_validated_and_beats_chance(collection: ranking.Coll
     assert table["people"]["learned"]["R@100"] > 0.6
     markdown = ranking.markdown_table(comparison)
     assert "| learned |" in markdown and "sample nDCG@10" in markdown
+    # Every figure with its interval, every difference with its p-value.
+    intervals = comparison.intervals["sample"]
+    learned = intervals["resources"]["learned"]["nDCG@10"]
+    assert learned.low <= learned.mean <= learned.high
+    assert learned.mean == pytest.approx(table["resources"]["learned"]["nDCG@10"])
+    rrf = table["resources"]["rrf"]["nDCG@10"]
+    assert learned.delta == pytest.approx(learned.mean - rrf)
+    assert f"| learned | {learned.figure()} |" in markdown
+    assert f"| rrf (baseline) | {intervals['resources']['rrf']['nDCG@10'].figure()} |" in markdown
+    assert "| resources method, difference to rrf |" in markdown
+    assert f"| learned | {learned.difference()} |" in markdown
+    assert "| people method, difference to rrf-model2 |" in markdown
+    assert "within noise" in markdown
 
 
 def test_train_ranker_and_compare_commands(
@@ -102,9 +119,14 @@ def test_train_ranker_and_compare_commands(
         ],
     )
     assert compared.exit_code == 0, compared.output
-    assert (
-        json.loads((tmp_path / "c.json").read_text())["sample"]["resources"]["rrf"]["n_queries"] > 0
-    )
+    written = json.loads((tmp_path / "c.json").read_text())["sample"]
+    assert written["resources"]["rrf"]["n_queries"] > 0
+    learned = written["resources"]["learned"]
+    assert learned["baseline"] == "rrf"
+    assert set(learned["nDCG@10"]) == {"mean", "low", "high", "delta", "p_value", "significant"}
+    assert learned["nDCG@10"]["low"] <= learned["nDCG@10"]["mean"] <= learned["nDCG@10"]["high"]
+    assert written["people"]["rrf-model2"]["P@1"]["p_value"] == 1.0
+    assert "(baseline)" in (tmp_path / "c.md").read_text()
     assert "MLflow run" in compared.output
 
 
