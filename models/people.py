@@ -26,7 +26,7 @@ from models.expertise import ExpertiseModel, ExpertScore, PeopleCandidates
 from models.index import VectorIndex
 from models.ranker import LinearRanker
 from models.retrieval import RESOURCE_FEATURES, DocumentRanking, DocumentRetriever, Retrieval
-from models.routing import route
+from models.routing import route, typical_exposure
 
 #: How many of the nearest profiles become candidates (and get a profile score).
 PROFILE_CANDIDATES = 200
@@ -107,6 +107,7 @@ class PeopleFinder:
             [self._departments[int(r)] for r in rows],
             exposure[rows] if exposure is not None else np.zeros(len(rows)),
             sparse.csc_array(found.votes)[:, rows],
+            typical=0.0 if exposure is None else typical_exposure(exposure),
             asker=int(at[0]) if len(at) else None,
             asker_department=None if asker is None else self._departments[asker],
             cross_functional=cross_functional,

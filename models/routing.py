@@ -10,8 +10,10 @@ reach the right colleague without sending everybody to the same few people:
   evidence is comparable), and every person says whether they cross a line;
 - **load**: a person's recent exposure (how often they were recommended, by
   position, and contacted, decayed with ``HALF_LIFE_DAYS``) lowers their score
-  by ``min(load_balance * log1p(exposure / mean exposure), LOAD_CAP)``: the
-  more someone is asked beyond the average, the more their questions go to
+  by ``min(load_balance * log1p(exposure / typical exposure), LOAD_CAP)``, the
+  typical exposure being the mean of everyone in the organisation who has any
+  (not of this question's candidates alone): the more someone is asked beyond
+  the average, the more their questions go to
   colleagues of comparable strength, amortised over time as in equity of
   attention (Biega et al., SIGIR 2018), but never by more than ``LOAD_CAP``;
 - **diversity**: the list is picked greedily, and a candidate whose evidence
@@ -27,7 +29,7 @@ ranker, and each is reported as a signal of the person it moved.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -87,6 +89,14 @@ def exposure_weight(rank: int) -> float:
     return 1.0 / math.log2(rank + 1)
 
 
+def typical_exposure(everyone: Iterable[float]) -> float:
+    """The mean exposure of the people who have any, over the whole organisation: what a
+    person's own is measured against (0.0 when nobody has any)."""
+    values = np.fromiter(everyone, dtype=np.float64)
+    exposed = values[values > 0]
+    return float(exposed.mean()) if len(exposed) else 0.0
+
+
 def decayed(weight: float, age_days: float) -> float:
     """Exposure of this age, decayed with HALF_LIFE_DAYS."""
     return float(weight * 0.5 ** (max(age_days, 0.0) / HALF_LIFE_DAYS))
@@ -98,6 +108,7 @@ def route(
     exposure: Matrix,
     votes: sparse.csc_array | None,
     *,
+    typical: float,
     asker: int | None,
     asker_department: str | None,
     cross_functional: bool,
@@ -110,6 +121,8 @@ def route(
         scores: the expertise model's score of each candidate.
         departments: each candidate's department.
         exposure: each candidate's recent exposure.
+        typical: the typical exposure in the organisation (typical_exposure of everyone's);
+            0: nobody has any, and load does not count.
         votes: (documents, candidates) evidence of each candidate over the query's
             documents, for diversity; None for none.
         asker: the asker's index among the candidates, if they are one.
@@ -129,9 +142,8 @@ def route(
     if cross_functional:
         cross = np.array([CROSS_BONUS * spread if c else 0.0 for c in crosses])
     load = np.zeros(n)
-    exposed = exposure[exposure > 0]
-    if load_balance > 0 and len(exposed):
-        pressure = np.log1p(exposure / float(exposed.mean()))
+    if load_balance > 0 and typical > 0:
+        pressure = np.log1p(exposure / typical)
         load = -np.minimum(load_balance * pressure, LOAD_CAP) * spread
     adjusted = scores + cross + load
     if asker is not None:

@@ -34,7 +34,7 @@ from scipy import sparse
 from sklearn.model_selection import KFold
 
 from models.arrays import Matrix, Progress
-from models.routing import decayed, exposure_weight, route
+from models.routing import decayed, exposure_weight, route, typical_exposure
 from pipelines.evaluate import by_rank, score
 from pipelines.exceptions import PipelineError
 from pipelines.ranking import Collection, fit_rankers
@@ -155,6 +155,7 @@ def replay(queries: Sequence[ReplayQuery], load_balance: float) -> Replay:
             query.departments,
             np.array([exposure.get(p, 0.0) for p in query.people]),
             query.votes,
+            typical=typical_exposure(exposure.values()),
             asker=None,
             asker_department=None,
             cross_functional=False,

@@ -16,6 +16,7 @@ from models.routing import (
     decayed,
     exposure_weight,
     route,
+    typical_exposure,
 )
 
 DEPARTMENTS = ["Data", "Facilities", "Data", "Finance"]
@@ -28,6 +29,7 @@ def plain(scores: list[float], **overrides: object) -> list[int]:
         "cross_functional": False,
         "load_balance": 0.0,
         "limit": 4,
+        "typical": 0.0,
     }
     options.update(overrides)
     exposure = options.pop("exposure", np.zeros(len(scores)))
@@ -58,6 +60,7 @@ def test_across_functions_a_comparable_colleague_elsewhere_comes_first() -> None
         DEPARTMENTS,
         np.zeros(4),
         None,
+        typical=0.0,
         asker=None,
         asker_department="Data",
         cross_functional=True,
@@ -75,11 +78,13 @@ def test_across_functions_a_comparable_colleague_elsewhere_comes_first() -> None
 def test_load_lowers_the_much_asked_gently_and_never_past_the_cap() -> None:
     scores = np.array([1.0, 0.95, 0.2, 0.1])
     exposure = np.array([9.0, 1.0, 0.0, 0.0])
+    typical = 2.0  # the organisation's: most people asked were asked twice
     routed = route(
         scores,
         DEPARTMENTS,
         exposure,
         None,
+        typical=typical,
         asker=None,
         asker_department=None,
         cross_functional=False,
@@ -88,12 +93,33 @@ def test_load_lowers_the_much_asked_gently_and_never_past_the_cap() -> None:
     )
     assert int(routed.order[0]) == 1, "a comparable colleague takes the load"
     spread = float(np.std(scores))
-    mean = exposure[exposure > 0].mean()
-    expected = -min(4.0 * math.log1p(9.0 / mean), LOAD_CAP) * spread
+    expected = -min(4.0 * math.log1p(9.0 / typical), LOAD_CAP) * spread
     assert routed.adjustments["load"][0] == pytest.approx(expected)
     assert routed.adjustments["load"][2] == 0.0, "no exposure, no load"
     far = [10.0, 0.95, 0.2, 0.1]
-    assert plain(far, exposure=exposure, load_balance=100.0)[0] == 0, "the cap keeps a clear best"
+    assert plain(far, exposure=exposure, load_balance=100.0, typical=typical)[0] == 0, (
+        "the cap keeps a clear best"
+    )
+
+
+def test_load_is_measured_against_the_organisation_not_the_candidates() -> None:
+    scores = [3.0, 2.9, 1.0, 0.5]
+    # One recommendation long ago, where people are typically asked 5 times: next to
+    # nothing, although this candidate is the only one of the question with any.
+    faint = plain(scores, exposure=[0.016, 0, 0, 0], load_balance=4.0, typical=5.0)
+    assert faint == [0, 1, 2, 3]
+    # Asked ten times the typical: the comparable colleague is asked first.
+    heavy = plain(scores, exposure=[50.0, 0, 0, 0], load_balance=4.0, typical=5.0)
+    assert heavy[0] == 1
+    assert plain(scores, exposure=[0.016, 0.016, 0, 0], load_balance=4.0, typical=5.0)[:2] == [
+        0,
+        1,
+    ]
+
+
+def test_the_typical_exposure_is_the_mean_of_those_with_any() -> None:
+    assert typical_exposure([0.0, 2.0, 4.0, 0.0]) == pytest.approx(3.0)
+    assert typical_exposure([]) == 0.0 and typical_exposure([0.0]) == 0.0
 
 
 def test_a_near_copy_of_a_listed_colleague_yields_to_other_evidence() -> None:
@@ -110,6 +136,7 @@ def test_a_near_copy_of_a_listed_colleague_yields_to_other_evidence() -> None:
         DEPARTMENTS,
         np.zeros(4),
         votes,
+        typical=0.0,
         asker=None,
         asker_department=None,
         cross_functional=False,
