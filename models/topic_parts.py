@@ -110,7 +110,10 @@ def index_view(
     document_department = np.array([column[d.department or ""] for d in documents], np.int64)
     person_department = np.array([column[p.department or ""] for p in people], np.int64)
     pairs = _writers(documents, {p.id: i for i, p in enumerate(people)}, evidence)
-    expertise = sparse.csr_array(evidence.evidence.multiply(evidence.writing > 0))
+    # Role weights, not aged: evidence ages against each department's newest document,
+    # restricted ones included, and a hidden document's date must not move the map.
+    # Who has gone is the business of ``active``, which sees visible documents only.
+    expertise = sparse.csr_array(evidence.writing)
     return IndexView(
         ids=tuple(d.id for d in documents),
         terms=terms,

@@ -12,7 +12,9 @@ people who are not hidden, so that it can be served permission-trimmed:
   English stop words, TeX markup and words of most documents left out;
 - **experts**: the people who wrote its documents (authors and answerers;
   asking is not expertise: models.evidence.WRITER_MINIMUM), weighed by their
-  evidence (role and age, as the recommender weighs it);
+  role (author and accepted answer weigh most), not aged: evidence ages against
+  each department's newest document, and a hidden document's date must not
+  move the map (who has left is ``active_days``' business);
 - **departments**: each department's share of the topic's expertise and of its
   documents; the topic is a **silo** when one department holds at least
   ``silo_share`` of its expertise;
@@ -76,7 +78,7 @@ class TopicExpert:
         id: the person's id.
         name: their display name.
         department: their department, if known.
-        weight: their summed evidence on the topic's documents (role x age).
+        weight: their summed role weights on the topic's documents.
         documents: how many of the topic's documents they wrote.
         active: whether they count as present for the bus factor.
     """
@@ -198,17 +200,19 @@ def fit_topics(
 ) -> TopicModel:
     """Fit the topics of an index's documents, as the topics stage does.
 
-    Only documents everyone may see place and number the topics when they are
-    at least half of the index: restricted ones then join their nearest topic
-    and reveal nothing, not even through the topics' numbers. Otherwise all
-    documents do, or there would be too few to find the topics.
+    Only documents everyone may see place and number the topics (restricted ones
+    join their nearest topic), so that a restricted document never decides which
+    public documents share a topic, nor shows through the topics' numbers; the
+    number of topics follows the public documents. Only an index with no public
+    document at all is fitted on everything: no caller outside its groups sees
+    any topic then.
     """
     public = recommender.visible_documents(())
     return TopicModel.fit(
         recommender.document_vectors(),
         [d.id for d in recommender.documents],
         config,
-        fit_on=public if 2 * int(public.sum()) >= len(public) else None,
+        fit_on=public if public.any() else None,
         progress=progress,
     )
 
@@ -240,7 +244,8 @@ def expertise_map(
     for topic in np.flatnonzero(scope.sizes):
         weights, written = scope.weights[topic], scope.written[topic]
         departments = _departments(scope.expertise[topic], scope.documents[topic], names)
-        top = departments[0] if departments else None
+        # People of no known department are no department's silo.
+        top = next((d for d in departments if d.name != NO_DEPARTMENT), None)
         factor = bus_factor(scope.covering[scope.starts[topic] : scope.starts[topic + 1]])
         terms = top_terms(scope.terms, int(topic), view.vocabulary, config.label_terms)
         topics.append(

@@ -351,3 +351,16 @@ def test_to_dict_is_json_ready(org: Recommender, model: TopicModel) -> None:
         "bus_factor", "silo", "fragile",
     }  # fmt: skip
     assert set(topic["experts"][0]) == {"id", "name", "department", "weight", "documents", "active"}
+
+
+def test_restricted_documents_never_place_topics_even_when_most(encoder: Encoder) -> None:
+    documents, people = organisation()
+    public = {d.id for d in documents[:4]}
+    closed = [
+        d if d.id in public else dataclasses.replace(d, allowed_groups=("board",))
+        for d in documents
+    ]
+    index = Recommender.build(closed, people, encoder=encoder)
+    fitted = fit_topics(index, CONFIG)
+    assert fitted.fitted_on == 4, "only the public documents placed the topics"
+    assert fitted.count <= 4
