@@ -28,7 +28,7 @@ def topics(
         typer.Option(
             "--topics",
             min=1,
-            help="How many topics (default: params.yaml topics.count, else chosen by silhouette).",
+            help="How many topics (default: params.yaml topics.count, else sqrt(documents / 2)).",
             show_default=False,
         ),
     ] = None,

@@ -4,7 +4,8 @@ A logged recommendation is a gap when it found **no good resource** (none at
 all, the best less relevant to the query than the threshold, or resources rated
 not helpful with nothing rated helpful) **and no willing expert** (no person
 shown who may still be counted, i.e. who has not opted out or been erased; or
-the best evidence of those shown is less relevant than the threshold; or
+the best evidence of those shown is less relevant than the threshold, or none
+of them has evidence; or
 people rated not helpful with nobody contacted). Gaps asking the same thing
 (the same content words, whatever their order, case or stop words) are one
 entry; the queue puts the most frequent first, then the most recent.
@@ -154,7 +155,8 @@ def _expert_gap(rec: Any, experts: list[str], done: set[str], threshold: float) 
         return "no expert"
     if "not_helpful" in done and not done & POSITIVE:
         return "experts not helpful"
-    if rec.best_expert_relevance is not None and rec.best_expert_relevance < threshold:
+    # None with people shown: none of them had evidence (a profile match at most).
+    if rec.best_expert_relevance is None or rec.best_expert_relevance < threshold:
         return "weak experts"
     return None
 

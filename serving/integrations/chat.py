@@ -79,6 +79,8 @@ async def answer_chat(
     try:
         caller = caller_of(platform, user_id, store, recommender)
         limiter.hit(caller.identity)
+        # Reading the exposure may query the store: off the event loop, as the answer is.
+        exposure = await run_in_threadpool(request.app.state.exposure, store)
         recommendation_id, result = await run_in_threadpool(
             answer,
             recommender,
@@ -88,7 +90,7 @@ async def answer_chat(
             limit_resources=settings.chat_limit,
             limit_people=settings.chat_limit,
             asker=caller.person,
-            exposure=request.app.state.exposure(store),
+            exposure=exposure,
         )
     except RateLimited as exc:
         raise Reply(f"Too many questions: ask again in {exc.retry_after} seconds.") from None

@@ -66,7 +66,8 @@ async function get(path, params = {}) {
     401: "This key is not accepted: enter an administrator's key.",
     403: "This key is not an administrator's: the dashboard needs one (whoknows keys create --admin).",
     429: `Too many requests: try again in ${wait || "a few"} seconds.`,
-    503: `The service is not ready yet (${detail || "loading"}); it retries in ${wait || 5} seconds.`,
+    503: wait ? `The service is not ready yet (${detail || "loading"}); this page asks again in ${wait} seconds.`
+      : `Not available: ${detail || "the service cannot answer this"}.`,
   };
   throw new Refused(response.status, words[response.status] || `The service answered ${response.status}: ${detail}`, wait);
 }
@@ -213,8 +214,9 @@ async function load() {
   if (failed.length) {
     $("error").textContent = [...new Set(failed.map((e) => e.message))].join(" ");
     $("error").hidden = false;
-    const wait = failed.find((e) => e.status === 503);
-    if (wait) setTimeout(load, 1000 * Number(wait.wait || 5));
+    // Only what the service says will pass (503 with Retry-After) is asked again.
+    const wait = failed.find((e) => e.status === 503 && e.wait);
+    if (wait) setTimeout(load, 1000 * Number(wait.wait));
   }
   $("status").textContent = failed.length ? "" : `Updated ${now.toLocaleTimeString("en-GB")}.`;
 }

@@ -94,3 +94,10 @@ def test_a_series_refuses_too_many_steps(asked: Store) -> None:
         asked.analytics_series(
             day(1, 1), day(2, 1), timedelta(minutes=1), people=PEOPLE, gap_threshold=0.35
         )
+
+
+def test_people_shown_without_any_evidence_are_weak_experts(store: Store) -> None:
+    log(store, "p1", day(1, 2), "badge printer jams", department="Ops", best=0.1,
+        resources=("d1",), people=("ada",), expert=None)  # fmt: skip
+    (entry,) = store.gaps(day(1, 1), day(2, 1), people=PEOPLE, gap_threshold=0.35)
+    assert entry.reasons == ["weak resources", "weak experts"]
