@@ -5,8 +5,9 @@
 //                    department="Data" types="wiki,course" api-key="wk_..."></whoknows-search>
 //
 // Attributes: api (base URL; default: the service this script came from), limit (1-50),
-// department, types (comma-separated), api-key (a key restricted to the page's
-// origin), key-prompt (ask for a key when the service refuses the call).
+// department, types (comma-separated), cross-functional (start with "prefer other
+// departments" ticked), api-key (a key restricted to the page's origin), key-prompt
+// (ask for a key when the service refuses the call).
 // Property: token (a JWT from the host's back end; set it again to refresh it).
 // Events (bubbling, composed): whoknows-results, whoknows-feedback, whoknows-profile,
 // whoknows-error; each detail holds what happened.
@@ -30,6 +31,7 @@ const role = (name, form) => (ROLES[name] ? ROLES[name][form] : name.replace(/_/
 const SIGNALS = {
   documents: "their documents match", writing: "everything they wrote matches",
   profile: "their profile matches", activity: "recently active here", topics: "works on these topics",
+  cross_functional: "brings another department's view",
 };
 const RETRIEVERS = { dense: "meaning", lexical: "words" };
 const REASONS = {
@@ -63,6 +65,7 @@ button.link { border: 0; padding: 0; min-height: 0; background: none; color: var
 fieldset { border: 0; padding: 0; margin: 0; display: flex; flex-wrap: wrap; gap: .25rem .75rem; flex-basis: 100%;
   align-items: center; }
 legend { float: left; margin-right: .25rem; }
+label.across { font-weight: 400; display: inline-flex; gap: .375rem; align-items: center; min-height: 2rem; flex-basis: 100%; }
 fieldset label { font-weight: 400; display: inline-flex; gap: .25rem; align-items: center; min-height: 2rem; }
 input[type=checkbox] { width: 1.125rem; height: 1.125rem; accent-color: var(--wk-accent); }
 .status { color: var(--wk-muted); min-height: 1.5em; margin: 0 0 .5rem; }
@@ -114,7 +117,7 @@ export class WhoknowsError extends Error {
 }
 
 export class WhoknowsSearch extends HTMLElement {
-  static get observedAttributes() { return ["api", "limit", "department", "types", "api-key"]; }
+  static get observedAttributes() { return ["api", "limit", "department", "types", "cross-functional", "api-key"]; }
 
   #token = null;
   #answer = null;
@@ -131,11 +134,14 @@ export class WhoknowsSearch extends HTMLElement {
       placeholder: "Ask a question, e.g. how do I rotate a certificate?", maxLength: 2000 });
     this.department = el("select", { id: id("dept"), name: "department" }, el("option", { value: "" }, "All departments"));
     this.types = el("fieldset", {}, el("legend", {}, "Only these types:"));
+    this.across = el("input", { type: "checkbox", id: id("across"), name: "cross_functional" });
+    const across = el("label", { className: "across", htmlFor: id("across") }, this.across,
+      "Prefer colleagues from other departments");
     this.form = el("form", { role: "search", onsubmit: (e) => { e.preventDefault(); this.search(); } },
       el("div", { className: "ask" }, el("label", { htmlFor: id("q") }, "What do you want to know?"), this.input),
       el("div", { className: "filter" }, el("label", { htmlFor: id("dept") }, "Department"), this.department),
       el("button", { type: "submit", className: "primary" }, "Search"),
-      this.types);
+      this.types, across);
     this.status = el("p", { className: "status", role: "status", "aria-live": "polite" });
     this.error = el("div", { className: "error", role: "alert", hidden: true });
     this.keyBox = el("form", { className: "key", hidden: true, onsubmit: (e) => { e.preventDefault(); this.#saveKey(); } },
@@ -178,6 +184,7 @@ export class WhoknowsSearch extends HTMLElement {
     this.department.value = department;
     const types = (this.getAttribute("types") || "").split(",").map((t) => t.trim()).filter(Boolean);
     for (const box of this.types.querySelectorAll("input")) box.checked = types.includes(box.value);
+    this.across.checked = this.hasAttribute("cross-functional");
   }
 
   #credential() {
@@ -264,7 +271,8 @@ export class WhoknowsSearch extends HTMLElement {
     if (types.length) filters.types = types;
     try {
       const answer = await this.#call("/v1/recommendations", {
-        query, limit_resources: this.limit, limit_people: this.limit, filters });
+        query, limit_resources: this.limit, limit_people: this.limit, filters,
+        cross_functional: this.across.checked });
       if (call !== this.#busy) return;  // a newer question was asked meanwhile
       this.#answer = answer;
       this.#render(answer);
@@ -319,7 +327,8 @@ export class WhoknowsSearch extends HTMLElement {
     return el("li", { className: "card" },
       el("div", { className: "title" }, el("button", { type: "button", className: "link",
         onclick: (e) => this.showPerson(p.id, e.currentTarget) }, name)),
-      el("div", { className: "meta" }, [p.title, p.department].filter(Boolean).join(" · ")),
+      el("div", { className: "meta" }, [p.title, p.department, p.crosses_department ? "another department than yours" : null]
+        .filter(Boolean).join(" · ")),
       reasons.length ? el("p", { className: "snippet" }, `Why: ${reasons.join("; ")}.`) : null,
       evidence.length ? el("ul", { className: "evidence", "aria-label": `Evidence for ${name}` }, evidence) : null,
       this.#buttons(p.id, "person", name, ["helpful", "not_helpful", "contacted"]));

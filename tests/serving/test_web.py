@@ -301,3 +301,12 @@ def test_a_token_set_after_the_element_loads_is_heard(page: Any, site: Site) -> 
     )
     assert component(page).locator(".error").is_hidden(), "the sign-in error went with the token"
     ask(page)
+
+
+def test_asking_across_departments_is_sent(page: Any, site: Site) -> None:
+    page.goto(site.host_page())
+    component(page).locator("select option:nth-child(2)").wait_for(state="attached")
+    component(page).get_by_label("Prefer colleagues from other departments").check()
+    with page.expect_request("**/v1/recommendations") as sent:
+        ask(page)
+    assert sent.value.post_data_json["cross_functional"] is True
