@@ -80,13 +80,13 @@ class RecommenderConfig:
     snippet_chars: int = 280
 
     def __post_init__(self) -> None:
-        _integer(self, "passage_tokens", 8, 8192)
-        _integer(self, "passage_overlap", 0, self.passage_tokens // 2)
-        _integer(self, "retrieval_depth", 10, 100_000)
-        _integer(self, "candidate_documents", 1, 100_000)
-        _integer(self, "evidence_per_person", 0, 100)
-        _integer(self, "max_query_chars", 1, 1_000_000)
-        _integer(self, "snippet_chars", 20, 100_000)
+        check_whole(self, "passage_tokens", 8, 8192)
+        check_whole(self, "passage_overlap", 0, self.passage_tokens // 2)
+        check_whole(self, "retrieval_depth", 10, 100_000)
+        check_whole(self, "candidate_documents", 1, 100_000)
+        check_whole(self, "evidence_per_person", 0, 100)
+        check_whole(self, "max_query_chars", 1, 1_000_000)
+        check_whole(self, "snippet_chars", 20, 100_000)
         _number(self, "temperature", minimum=1e-3)
         _number(self, "recency_half_life_days", minimum=1.0)
         _number(self, "recency_floor", minimum=0.0)
@@ -106,7 +106,7 @@ class RecommenderConfig:
             if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
                 raise ConfigurationError(f"{name} must be the path of a ranker JSON file")
         if not isinstance(self.role_weights, Mapping) or not all(
-            isinstance(k, str) and _is_number(v) and v >= 0 for k, v in self.role_weights.items()
+            isinstance(k, str) and is_number(v) and v >= 0 for k, v in self.role_weights.items()
         ):
             raise ConfigurationError(
                 "role_weights must map role names to numbers >= 0, e.g. {answered: 0.6}"
@@ -140,31 +140,51 @@ class RecommenderConfig:
         Raises:
             ConfigurationError: an unknown name or an invalid value.
         """
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
-            )
+        reject_unknown(data, cls)
         try:
             return cls(**dict(data))
         except TypeError as exc:
             raise ConfigurationError(f"invalid parameters: {exc}") from exc
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether a parameter's value is a finite number (a bool is not)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _integer(config: RecommenderConfig, name: str, low: int, high: int) -> None:
+def check_whole(config: Any, name: str, low: int, high: int, *, optional: bool = False) -> None:
+    """Refuse a parameter that is not a whole number from ``low`` to ``high`` (or None,
+    where ``optional``).
+
+    Raises:
+        ConfigurationError: naming the parameter, its bounds and the value given.
+    """
     value = getattr(config, name)
+    if optional and value is None:
+        return
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        extra = " or null" if optional else ""
         raise ConfigurationError(
-            f"{name} must be a whole number from {low} to {high}, not {value!r}"
+            f"{name} must be a whole number from {low} to {high}{extra}, not {value!r}"
+        )
+
+
+def reject_unknown(data: Mapping[str, Any], config_class: type, section: str = "") -> None:
+    """Refuse parameter names that are not fields of a config dataclass.
+
+    Raises:
+        ConfigurationError: listing the unknown names and the known ones.
+    """
+    names = {f.name for f in fields(config_class)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        what = f"{section} parameter(s)" if section else "parameter(s)"
+        raise ConfigurationError(
+            f"unknown {what} {', '.join(unknown)}; known: {', '.join(sorted(names))}"
         )
 
 
 def _number(config: RecommenderConfig, name: str, *, minimum: float) -> None:
     value = getattr(config, name)
-    if not _is_number(value) or value < minimum:
+    if not is_number(value) or value < minimum:
         raise ConfigurationError(f"{name} must be a finite number >= {minimum}, not {value!r}")

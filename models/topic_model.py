@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sklearn.metrics import silhouette_score
 
 from models.arrays import Ids, Mask, Progress, Vectors
 from models.artifact import atomic_directory
+from models.config import check_whole, is_number, reject_unknown
 from models.exceptions import (
     ArtifactFormatError,
     ArtifactNotFoundError,
@@ -78,15 +79,15 @@ class TopicConfig:
     active_days: float | None = 365.0
 
     def __post_init__(self) -> None:
-        _whole(self, "count", 1, 1000, optional=True)
-        _whole(self, "seed", 0, 2**32 - 1)
-        _whole(self, "label_terms", 1, 50)
-        _whole(self, "experts_per_topic", 0, 1000)
+        check_whole(self, "count", 1, 1000, optional=True)
+        check_whole(self, "seed", 0, 2**32 - 1)
+        check_whole(self, "label_terms", 1, 50)
+        check_whole(self, "experts_per_topic", 0, 1000)
         share = self.silo_share
-        if not _is_number(share) or not 0.5 < share <= 1:
+        if not is_number(share) or not 0.5 < share <= 1:
             raise ConfigurationError(f"silo_share must be above 0.5 and at most 1, not {share!r}")
         days = self.active_days
-        if days is not None and (not _is_number(days) or days <= 0):
+        if days is not None and (not is_number(days) or days <= 0):
             raise ConfigurationError(f"active_days must be a number > 0 or null, not {days!r}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,13 +101,7 @@ class TopicConfig:
         Raises:
             ConfigurationError: an unknown name or an invalid value.
         """
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown topics parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(names))}"
-            )
+        reject_unknown(data, cls, "topics")
         return cls(**dict(data))
 
 
@@ -340,18 +335,3 @@ def _silhouette(vectors: Vectors, labels: Ids, seed: int) -> float:
     return float(
         silhouette_score(vectors, labels, metric="cosine", sample_size=size, random_state=seed)
     )
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _whole(config: TopicConfig, name: str, low: int, high: int, *, optional: bool = False) -> None:
-    value = getattr(config, name)
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        extra = " or null" if optional else ""
-        raise ConfigurationError(
-            f"{name} must be a whole number from {low} to {high}{extra}, not {value!r}"
-        )

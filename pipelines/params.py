@@ -10,13 +10,13 @@ topics: {...}               # models.topics.TopicConfig fields but the seed
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from models.config import RecommenderConfig
+from models.config import RecommenderConfig, reject_unknown
 from models.exceptions import ConfigurationError
 from models.finetune import FineTuneConfig
 from models.topics import TopicConfig
@@ -58,13 +58,7 @@ def load_params(path: Path | None) -> Params:
     try:
         config = RecommenderConfig.from_dict(_section(data, SECTION, path))
         train_values = _section(data, "train", path)
-        known = {f.name for f in fields(FineTuneConfig)}
-        unknown = sorted(set(train_values) - known)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown train parameter(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
+        reject_unknown(train_values, FineTuneConfig, "train")
         train = FineTuneConfig(**train_values)
     except (ConfigurationError, TypeError) as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
