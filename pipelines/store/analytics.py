@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from pipelines.store.records import ENGAGED, POSITIVE
 from pipelines.store.schema import feedback, recommendations, recommended_items
@@ -130,6 +130,11 @@ def gini(values: list[int]) -> float:
     return 2 * weighted / (n * total) - (n + 1) / n
 
 
+def made_in(start: datetime, end: datetime) -> ColumnElement[bool]:
+    """The recommendations made in [start, end), as a condition of a query."""
+    return (recommendations.c.created_at >= start) & (recommendations.c.created_at < end)
+
+
 def terms(text: str) -> set[str]:
     """The distinct content words of a query: lower case, no stop words, no numbers."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
@@ -147,7 +152,7 @@ def compute(
     gap_threshold: float,
 ) -> Analytics:
     """The analytics of recommendations made in [start, end)."""
-    in_window = (recommendations.c.created_at >= start) & (recommendations.c.created_at < end)
+    in_window = made_in(start, end)
     recs = connection.execute(
         select(
             recommendations.c.id,

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from pipelines.store.analytics import terms
+from pipelines.store.analytics import made_in, terms
 from pipelines.store.records import POSITIVE
 from pipelines.store.schema import feedback, recommendations, recommended_items
 
@@ -83,7 +83,7 @@ def gap_queue(
         gap_threshold: a best relevance under this is not good (resources and evidence).
         limit: the most entries to return.
     """
-    in_window = (recommendations.c.created_at >= start) & (recommendations.c.created_at < end)
+    in_window = made_in(start, end)
     recs = connection.execute(
         select(
             recommendations.c.id,

@@ -27,6 +27,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: The window of GET /v1/analytics when ``from`` is not given.
 DEFAULT_WINDOW = timedelta(days=30)
+#: The bounds of an analytics window, as every analytics route takes them.
+FromQuery = Annotated[
+    datetime | None,
+    Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
+]
+ToQuery = Annotated[
+    datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
+]
 
 
 @router.post("/people/{person_id:path}/opt-out", response_model=PrivacyOut, responses=_ERRORS)
@@ -72,13 +80,8 @@ def analytics(
     store: StoreDep,
     recommender: RecommenderDep,
     settings: SettingsDep,
-    start: Annotated[
-        datetime | None,
-        Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
-    ] = None,
-    end: Annotated[
-        datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
-    ] = None,
+    start: FromQuery = None,
+    end: ToQuery = None,
 ) -> AnalyticsOut:
     """Use of the service (admin): queries, knowledge gaps, click-through and helpful
     rates, cross-functional reach, expert load (with its Gini coefficient), coverage.
@@ -127,13 +130,8 @@ def analytics_series(
     store: StoreDep,
     recommender: RecommenderDep,
     settings: SettingsDep,
-    start: Annotated[
-        datetime | None,
-        Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
-    ] = None,
-    end: Annotated[
-        datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
-    ] = None,
+    start: FromQuery = None,
+    end: ToQuery = None,
     step: Annotated[
         Literal["hour", "day", "week"], Query(description="The length of each point's window.")
     ] = "day",
@@ -166,13 +164,8 @@ def knowledge_gaps(
     store: StoreDep,
     recommender: RecommenderDep,
     settings: SettingsDep,
-    start: Annotated[
-        datetime | None,
-        Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
-    ] = None,
-    end: Annotated[
-        datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
-    ] = None,
+    start: FromQuery = None,
+    end: ToQuery = None,
     limit: Annotated[int, Query(ge=1, le=200, description="The most entries.")] = QUEUE_LENGTH,
 ) -> GapQueueOut:
     """The knowledge-gap queue (admin): questions asked in the window that found neither
