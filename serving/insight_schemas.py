@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from models.mentoring import Match
 from models.topics import ExpertiseMap
-from serving.schemas import AnalyticsOut
+from serving.schemas import AnalyticsOut, ProfileOut
 
 
 class TopicExpertOut(BaseModel):
@@ -68,18 +68,6 @@ class ExpertiseMapOut(BaseModel):
         return cls.model_validate(found.to_dict())
 
 
-class MatchedPersonOut(BaseModel):
-    """A colleague; of the profile, only the fields in WHOKNOWS_PROFILE_FIELDS."""
-
-    id: str
-    name: str | None = None
-    department: str | None = None
-    title: str | None = None
-    location: str | None = None
-    bio: str | None = None
-    skills: list[str] | None = None
-
-
 class MatchEvidenceOut(BaseModel):
     """A document behind a match."""
 
@@ -91,7 +79,7 @@ class MatchEvidenceOut(BaseModel):
 class MatchOut(BaseModel):
     """A colleague paired with the person, and why."""
 
-    person: MatchedPersonOut
+    person: ProfileOut
     score: float = Field(description="Higher is better, within one answer.")
     reason: str = Field(description="Why this pair, in one sentence.")
     topics: list[str] = Field(description="What the pair shares.")

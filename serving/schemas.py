@@ -208,8 +208,8 @@ class AuthoredOut(Answer):
     weight: float = Field(description="How strongly the role ties the person to the document.")
 
 
-class PersonDetail(Answer):
-    """A person's profile (the fields WHOKNOWS_PROFILE_FIELDS allows) and their documents."""
+class ProfileOut(Answer):
+    """A person: the id and the profile fields WHOKNOWS_PROFILE_FIELDS allows."""
 
     id: str
     name: str | None = None
@@ -218,6 +218,11 @@ class PersonDetail(Answer):
     location: str | None = None
     bio: str | None = None
     skills: list[str] | None = None
+
+
+class PersonDetail(ProfileOut):
+    """A person's profile (the fields WHOKNOWS_PROFILE_FIELDS allows) and their documents."""
+
     documents: list[AuthoredOut]
 
     @classmethod
