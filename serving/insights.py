@@ -19,13 +19,12 @@ from pathlib import Path
 from models.exceptions import ConfigurationError
 from models.recommender import Recommender
 from models.topics import ExpertiseMap, TopicConfig, TopicModel, expertise_map, fit_topics
+from pipelines.topics import SUMMARY_FILE  # where the stage records its parameters
 
 log = logging.getLogger("whoknows.serving")
 
 #: Maps kept, one per combination of groups (and of hidden people).
 CACHED_MAPS = 64
-#: Where the topics stage records the parameters it described the topics with.
-SUMMARY_FILE = "topics.json"
 
 
 class Topics:
