@@ -8,6 +8,7 @@ documents and people a filter lets through.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC
 from functools import cached_property
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from models.exceptions import (
     UnknownResourceError,
 )
 from models.passages import Span
-from models.records import Document, Person, ResourceType
+from models.records import AsOf, Document, Person, ResourceType, parse_date
 
 #: departments, types, and the caller's groups (None: sees everything)
 _MaskKey = tuple[frozenset[str], frozenset[str], frozenset[str] | None]
@@ -105,6 +106,29 @@ class Corpus:
         """Every department named by a document or a person, sorted."""
         names = {d.department for d in self.documents} | {p.department for p in self.people}
         return sorted(n for n in names if n)
+
+    def as_of(self, documents: Mask, when: AsOf) -> tuple[Mask, Mask]:
+        """The documents (and their passages) among ``documents`` that existed at a
+        past moment: created strictly before ``when.before`` (undated ones are kept,
+        there is no telling) and not one of ``when.exclude``."""
+        allowed = documents.copy()
+        if when.before is not None:
+            allowed &= ~(self._created >= when.before.replace(tzinfo=UTC).timestamp())
+        for document_id in when.exclude:
+            row = self.document_rows.get(document_id)
+            if row is not None:
+                allowed[row] = False
+        passages = allowed[self.passages[:, 0]] if len(self.passages) else np.zeros(0, dtype=bool)
+        return allowed, passages
+
+    @cached_property
+    def _created(self) -> npt.NDArray[np.float64]:
+        """Each document's creation time in epoch seconds (UTC); NaN if undated."""
+        times = [parse_date(d.created) for d in self.documents]
+        return np.array(
+            [np.nan if t is None else t.replace(tzinfo=UTC).timestamp() for t in times],
+            dtype=np.float64,
+        )
 
     @cached_property
     def _document_departments(self) -> npt.NDArray[np.object_]:

@@ -21,9 +21,9 @@ from datetime import datetime
 import numpy as np
 from scipy import sparse
 
-from models.arrays import Mask
+from models.arrays import Mask, Matrix
 from models.lexical import LexicalIndex
-from models.records import Document, Person
+from models.records import Document, Person, parse_date
 
 #: The weight of a role that ``role_weights`` does not name.
 UNKNOWN_ROLE_WEIGHT = 0.5
@@ -94,8 +94,11 @@ class EvidenceIndex:
         writing: dict[tuple[int, int], float] = {}
         recent: dict[float, dict[tuple[int, int], float]] = {h: {} for h in ACTIVITY_HALF_LIVES}
         self.roles: list[dict[int, str]] = []
+        self._now = np.full(len(documents), np.nan)
         for row, document in enumerate(documents):
             now = newest.get(document.department or "")
+            if now is not None:
+                self._now[row] = _days(now)
             best: dict[int, tuple[float, str]] = {}
             for contribution in document.roles():
                 person = rows.get(contribution.person)
@@ -137,15 +140,27 @@ class EvidenceIndex:
             lexical = LexicalIndex.build(_writings(documents, len(people), self.writing))
         self.lexical = lexical
 
-    def totals(self, allowed: Mask | None) -> _Totals:
+    def totals(self, allowed: Mask | None, as_of: datetime | None = None) -> _Totals:
         """People x department activity and experience, and people x tag counts.
 
         Args:
             allowed: the documents a query may use; None (or all True) for every one.
+            as_of: the time the query is asked, for activity as it was then (mined
+                judgments of the past); None: as of each department's newest document.
         """
-        if allowed is None or allowed.all():
+        if as_of is None and (allowed is None or allowed.all()):
             return self._all
-        return _Totals.of(self, allowed)
+        return _Totals.of(self, allowed, as_of)
+
+    def activity_shift(self, as_of: datetime, half_life: float) -> Matrix:
+        """Per document, what its activity weight is multiplied by when its age counts
+        from ``as_of`` instead of from its department's newest document (1 if undated).
+
+        Activity decays exponentially, so moving "now" back by d days multiplies
+        every weight by 2 ** (d / half_life), exactly.
+        """
+        shift = np.nan_to_num(self._now - _days(as_of), nan=0.0)
+        return np.exp2(shift / half_life).astype(np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +172,15 @@ class _Totals:
     tags: sparse.csc_array
 
     @classmethod
-    def of(cls, index: EvidenceIndex, allowed: Mask | None) -> _Totals:
-        def total(per_document: sparse.csr_array, columns: sparse.csr_array) -> sparse.csr_array:
+    def of(
+        cls, index: EvidenceIndex, allowed: Mask | None, as_of: datetime | None = None
+    ) -> _Totals:
+        def total(
+            per_document: sparse.csr_array, columns: sparse.csr_array, half_life: float = 0.0
+        ) -> sparse.csr_array:
+            if as_of is not None and half_life:
+                shift = index.activity_shift(as_of, half_life)
+                per_document = sparse.csr_array(per_document.multiply(shift[:, None]))
             if allowed is not None:
                 per_document = per_document[allowed]
                 columns = columns[allowed]
@@ -168,7 +190,7 @@ class _Totals:
 
         departments = index.document_department
         return cls(
-            recent={h: total(m, departments) for h, m in index.recent.items()},
+            recent={h: total(m, departments, h) for h, m in index.recent.items()},
             experience=total(index.writing, departments),
             tags=sparse.csc_array(total(index.writing, index.document_tags)),
         )
@@ -200,30 +222,25 @@ def _one_hot(columns: Sequence[int], width: int) -> sparse.csr_array:
     )
 
 
-def _parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=None)
-
-
 def _newest_by_department(documents: Sequence[Document]) -> dict[str, datetime]:
     """Each department's newest document date: "now" for the age of its evidence."""
     newest: dict[str, datetime] = {}
     for document in documents:
-        when = _parse_date(document.created)
+        when = parse_date(document.created)
         key = document.department or ""
         if when is not None and (key not in newest or when > newest[key]):
             newest[key] = when
     return newest
 
 
+def _days(when: datetime) -> float:
+    """A time as days since the epoch."""
+    return (when - datetime(1970, 1, 1)).total_seconds() / 86400.0
+
+
 def _age_days(created: str | None, now: datetime | None) -> float | None:
     """Days from a contribution to its department's newest document; None if undated."""
-    when = _parse_date(created)
+    when = parse_date(created)
     if when is None or now is None:
         return None
     return max((now - when).total_seconds() / 86400.0, 0.0)

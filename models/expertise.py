@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 from scipy import sparse
@@ -156,6 +157,7 @@ def people_candidates(
     profiles: tuple[Ids, Vectors],
     people: Mask,
     documents: Mask | None = None,
+    as_of: datetime | None = None,
 ) -> PeopleCandidates:
     """Candidate people of one query and their PEOPLE_FEATURES.
 
@@ -167,6 +169,7 @@ def people_candidates(
         profiles: rows and cosine scores of the best-matching profiles.
         people: which people may be returned.
         documents: which documents the query may use; None for all.
+        as_of: when a query of the past was asked (activity counts from then).
     """
     filtered = documents is not None and not documents.all()
     n_people = evidence.evidence.shape[1]
@@ -194,7 +197,7 @@ def people_candidates(
     departments = np.asarray(evidence.document_department[top[:head]].T @ softmax[:head]).ravel()
     if departments.sum() > 0:
         departments /= departments.sum()
-    totals = evidence.totals(documents if filtered else None)
+    totals = evidence.totals(documents if filtered else None, as_of)
     profile = np.zeros(n_people)
     profile[profiles[0]] = profiles[1]
     if filtered:
@@ -265,10 +268,11 @@ class ExpertiseModel:
         profiles: tuple[Ids, Vectors],
         people: Mask,
         documents: Mask | None = None,
+        as_of: datetime | None = None,
     ) -> PeopleCandidates:
         """The allowed candidate people of a query and their features (see people_candidates)."""
         return people_candidates(
-            self.evidence, self.config, ranking, query, profiles, people, documents
+            self.evidence, self.config, ranking, query, profiles, people, documents, as_of
         )
 
     def contributions(self, found: PeopleCandidates) -> Features:

@@ -96,6 +96,7 @@ class PeopleFinder:
             self._nearest_profiles(retrieval),
             retrieval.people,
             documents=retrieval.documents,
+            as_of=retrieval.as_of,
         )
         if len(found.rows) == 0 or limit == 0:
             return []
@@ -129,6 +130,7 @@ class PeopleFinder:
             self._nearest_profiles(retrieval),
             retrieval.people,
             documents=retrieval.documents,
+            as_of=retrieval.as_of,
         )
 
     def documents(

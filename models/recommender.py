@@ -41,7 +41,7 @@ from models.exceptions import (
 from models.expertise import ExpertiseModel, PeopleCandidates
 from models.people import PeopleFinder
 from models.ranker import LinearRanker
-from models.records import Document, Person
+from models.records import AsOf, Document, Person
 from models.results import (
     DEFAULT_LIMIT,
     AuthoredDocument,
@@ -326,6 +326,7 @@ class Recommender:
         filters: Filters | None = None,
         *,
         depth: int | None = None,
+        as_of: Sequence[AsOf | None] | None = None,
         progress: Progress | None = None,
         stage: str = "candidates",
     ) -> list[Retrieval]:
@@ -338,6 +339,8 @@ class Recommender:
             texts: the queries, already cleaned.
             filters: departments, types and the caller's groups.
             depth: how many documents each retriever proposes (the configured depth).
+            as_of: per query, the past moment it was asked (mined judgments): only
+                documents that existed then, other than those it excludes, answer it.
             progress: told (stage, done, total) after each query.
             stage: the name progress reports use.
 
@@ -356,8 +359,13 @@ class Recommender:
         found = []
         for i, text in enumerate(texts):
             vector = vectors[i : i + 1]
-            candidates = self._retriever.candidates(vector, text, documents, passages, wanted)
-            found.append(Retrieval(text, vector, documents, people, candidates))
+            when = as_of[i] if as_of is not None else None
+            allowed, shown = (documents, passages)
+            if when is not None:
+                allowed, shown = self._corpus.as_of(documents, when)
+            candidates = self._retriever.candidates(vector, text, allowed, shown, wanted)
+            moment = when.before if when is not None else None
+            found.append(Retrieval(text, vector, allowed, people, candidates, moment))
             if progress is not None:
                 progress(stage, i + 1, len(texts))
         return found

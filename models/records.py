@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -36,6 +37,34 @@ class ResourceType(StrEnum):
         except ValueError:
             known = ", ".join(t.value for t in cls)
             raise ValueError(f"unknown resource type {value!r}; use one of: {known}") from None
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """An ISO-8601 date or datetime as a naive UTC datetime; None if missing or unreadable."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC)
+    return parsed.replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class AsOf:
+    """A query asked in the past (a judgment mined from history): only what existed
+    before it may answer it, as in service at that time.
+
+    Attributes:
+        before: documents created at or after this moment did not exist yet
+            (naive UTC); None: no time limit.
+        exclude: ids of documents left out in any case (the question's own thread).
+    """
+
+    before: datetime | None
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

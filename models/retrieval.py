@@ -23,6 +23,7 @@ comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +88,8 @@ class Retrieval:
         documents: the documents the query's filters and the caller's groups allow.
         people: the people who may be returned (filters, minus hidden people).
         candidates: what the retrievers proposed among the allowed documents.
+        as_of: when the query was asked, for a query of the past (a mined
+            judgment): activity then counts from this moment. None: now.
     """
 
     text: str
@@ -94,6 +97,7 @@ class Retrieval:
     documents: Mask
     people: Mask
     candidates: Candidates
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

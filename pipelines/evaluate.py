@@ -21,6 +21,7 @@ from ir_measures import RR, P, R, nDCG
 from models.arrays import Progress
 from models.config import RecommenderConfig
 from models.recommender import Recommender
+from models.records import AsOf, parse_date
 from pipelines import ingest, tracking
 from pipelines.build import build_dataset
 from pipelines.exceptions import DatasetError
@@ -43,11 +44,17 @@ Run = dict[str, dict[str, float]]
 
 @dataclass(frozen=True, slots=True)
 class Dataset:
-    """Queries and judgments of an evaluation set."""
+    """Queries and judgments of an evaluation set.
+
+    ``as_of`` holds the queries of the past (mined judgments, pipelines.mining):
+    only documents created before ``as_of``, other than those listed in
+    ``exclude``, may answer them.
+    """
 
     path: Path
     queries: dict[str, str]
     qrels: dict[str, Qrels]
+    as_of: dict[str, AsOf] = field(default_factory=dict)
 
     def judged(self) -> list[str]:
         """The queries that have a text and a judgment of either kind, sorted."""
@@ -94,13 +101,16 @@ def load_dataset(path: Path, tasks: Sequence[str] = TASKS) -> Dataset:
         raise DatasetError(f"{path} is not an evaluation dataset: missing {', '.join(missing)}")
     report = ingest.IngestReport()
     queries = {}
+    as_of = {}
     for _, row in read_jsonl(path / "queries.jsonl", report):
         if isinstance(row.get("id"), str) and isinstance(row.get("text"), str):
             queries[row["id"]] = row["text"]
+            if "as_of" in row or "exclude" in row:
+                as_of[row["id"]] = _as_of(row, path)
     if report.skipped:
         raise DatasetError(f"bad query line: {report.skipped[0]}")
     qrels = {task: read_qrels(path / f"qrels_{task}.tsv") for task in tasks}
-    return Dataset(path, queries, qrels)
+    return Dataset(path, queries, qrels, as_of)
 
 
 def read_qrels(path: Path) -> Qrels:
@@ -163,7 +173,17 @@ def evaluate(
     progress: Progress | None = None,
     started: float | None = None,
 ) -> Evaluation:
-    """Ask every judged query of a dataset and score the rankings."""
+    """Ask every judged query of a dataset and score the rankings.
+
+    Raises:
+        DatasetError: the dataset holds queries of the past (mined judgments),
+            which only ``compare`` and ``train-ranker`` answer as of their time.
+    """
+    if dataset.as_of:
+        raise DatasetError(
+            f"{dataset.path} holds mined judgments, asked as of their own time; "
+            "measure them with `whoknows compare` or learn from them with `whoknows train-ranker`"
+        )
     started = time.perf_counter() if started is None else started
     judged = dataset.judged()
     limit = recommender.config.max_query_chars
@@ -268,6 +288,22 @@ def _rounded(metrics: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         task: {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
         for task, values in metrics.items()
     }
+
+
+def _as_of(row: dict[str, Any], path: Path) -> AsOf:
+    """A mined query's moment and excluded documents.
+
+    Raises:
+        DatasetError: ``as_of`` is not a date or ``exclude`` not a list of ids.
+    """
+    when = row.get("as_of")
+    moment = parse_date(when) if isinstance(when, str) else None
+    if when is not None and moment is None:
+        raise DatasetError(f"{path}: query {row['id']}: as_of {when!r} is not an ISO-8601 date")
+    exclude = row.get("exclude", [])
+    if not isinstance(exclude, list) or not all(isinstance(e, str) for e in exclude):
+        raise DatasetError(f"{path}: query {row['id']}: exclude must be a list of document ids")
+    return AsOf(moment, frozenset(exclude))
 
 
 def _is_int(text: str) -> bool:

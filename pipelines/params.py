@@ -5,6 +5,7 @@ seed: 0                     # cross-validation folds, fine-tuning, topic cluster
 recommender: {...}          # models.config.RecommenderConfig fields
 train: {...}                # models.finetune.FineTuneConfig fields
 topics: {...}               # models.topics.TopicConfig fields but the seed
+mining: {...}               # MiningConfig fields
 """
 
 from __future__ import annotations
@@ -26,6 +27,40 @@ DEFAULT_ENCODER = "default"
 
 
 @dataclass(frozen=True, slots=True)
+class MiningConfig:
+    """Judgments mined from history (pipelines.mining) and the rankers they teach.
+
+    Attributes:
+        rankers_from_history: ``whoknows build`` fits the rankers on judgments
+            mined from the documents being indexed, where there are enough.
+        max_judgments: mine at most this many queries (a sample past that).
+        min_judgments: a ranker learns from mined history only with at least this
+            many mined queries of its kind; with fewer it stays the shipped one.
+    """
+
+    rankers_from_history: bool = False
+    max_judgments: int = 2000
+    min_judgments: int = 50
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> MiningConfig:
+        """Checked values of the ``mining`` section.
+
+        Raises:
+            ConfigurationError: an unknown name or a value of the wrong kind.
+        """
+        reject_unknown(values, cls, "mining")
+        made = cls(**values)
+        if not isinstance(made.rankers_from_history, bool):
+            raise ConfigurationError("mining.rankers_from_history must be true or false")
+        for name in ("max_judgments", "min_judgments"):
+            value = getattr(made, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(f"mining.{name} must be a whole number >= 1")
+        return made
+
+
+@dataclass(frozen=True, slots=True)
 class Params:
     """Every parameter of the offline pipeline.
 
@@ -35,6 +70,7 @@ class Params:
         seed: seeds cross-validation folds, fine-tuning and topic clustering.
         train: fine-tuning parameters.
         topics: expertise map parameters (seeded by ``seed``).
+        mining: judgments mined from history, and rankers fitted on them by ``build``.
     """
 
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
@@ -42,6 +78,7 @@ class Params:
     seed: int = 0
     train: FineTuneConfig = field(default_factory=FineTuneConfig)
     topics: TopicConfig = field(default_factory=TopicConfig)
+    mining: MiningConfig = field(default_factory=MiningConfig)
 
 
 def load_params(path: Path | None) -> Params:
@@ -60,6 +97,7 @@ def load_params(path: Path | None) -> Params:
         train_values = _section(data, "train", path)
         reject_unknown(train_values, FineTuneConfig, "train")
         train = FineTuneConfig(**train_values)
+        mining = MiningConfig.from_dict(_section(data, "mining", path))
     except (ConfigurationError, TypeError) as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
     encoder = data.get("encoder", DEFAULT_ENCODER)
@@ -77,7 +115,9 @@ def load_params(path: Path | None) -> Params:
         people_ranker=_beside(path, config.people_ranker),
         evidence_ranker=_beside(path, config.evidence_ranker),
     )
-    return Params(config=config, encoder=folder, seed=seed, train=train, topics=topics)
+    return Params(
+        config=config, encoder=folder, seed=seed, train=train, topics=topics, mining=mining
+    )
 
 
 def _topics(values: dict[str, Any], seed: int, path: Path) -> TopicConfig:

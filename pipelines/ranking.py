@@ -97,10 +97,11 @@ class Comparison:
 
     Attributes:
         metrics: dataset -> task -> method -> measure -> value.
-        folds: the number of folds.
+        folds: the number of folds (1: rankers fitted once, on mined judgments only).
         seconds: wall time of the whole comparison.
         intervals: dataset -> task -> method -> measure -> the mean, its
             bootstrap interval and its paired difference to BASELINES[task].
+        trained_on: what the learned rankers were fitted on, in words.
     """
 
     metrics: dict[str, dict[str, dict[str, dict[str, float | int]]]]
@@ -109,6 +110,7 @@ class Comparison:
     intervals: dict[str, dict[str, dict[str, dict[str, significance.Comparison]]]] = field(
         default_factory=dict
     )
+    trained_on: str = "judged queries, cross-validated"
 
 
 def prepare(
@@ -118,19 +120,24 @@ def prepare(
     model_path: Path | None = None,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    name: str | None = None,
 ) -> Collection:
-    """Build a dataset's index and compute the candidates of its judged queries."""
+    """Build a dataset's index and compute the candidates of its judged queries
+    (queries of the past, mined judgments, as of their own time).
+
+    ``name`` names the collection (the folder's name if None)."""
     dataset = load_dataset(dataset_dir)
     # The rankers are what is being learned: build without them.
     base = dataclasses.replace(config or RecommenderConfig(), fusion="rrf", people_model="model2")
     recommender = build_dataset(
         dataset_dir, config=base, model_path=model_path, cache_dir=cache_dir, progress=progress
     )
-    collection = Collection(dataset_dir.name, recommender, dataset)
+    collection = Collection(name or dataset_dir.name, recommender, dataset)
     judged = dataset.judged()
     texts = [dataset.queries[q][: base.max_query_chars].strip() or q for q in judged]
+    as_of = [dataset.as_of.get(q) for q in judged] if dataset.as_of else None
     retrievals = recommender.retrieve(
-        texts, progress=progress, stage=f"candidates {collection.name}"
+        texts, as_of=as_of, progress=progress, stage=f"candidates {collection.name}"
     )
     for query_id, retrieval in zip(judged, retrievals, strict=True):
         collection.queries.append(
@@ -262,6 +269,8 @@ def compare(
     seed: int = 0,
     regularisation: dict[str, float] | None = None,
     progress: Progress | None = None,
+    mined: Sequence[Collection] = (),
+    with_judged: bool = False,
 ) -> Comparison:
     """Every retrieval and expertise method on every dataset; learned ones cross-validated.
 
@@ -270,15 +279,30 @@ def compare(
     the learned evidence ranker of the query's fold, except PEOPLE_BASELINE,
     Model 2 over the rrf ranking. Every figure gets a bootstrap interval over
     the dataset's queries and a paired test against BASELINES (seeded by ``seed``).
+
+    Args:
+        mined: collections of mined judgments that the rankers learn from and
+            that are never measured. With them, and without ``with_judged``, the
+            rankers are fitted once on them alone and every judged query is a
+            test query (``folds`` is ignored).
+        with_judged: with ``mined``, the rankers of each fold learn from the
+            mined judgments and the other folds' judged queries.
     """
     started = time.perf_counter()
     pooled = [q for c in collections for q in c.queries]
-    if not 2 <= folds <= len(pooled):
+    extra = [q for c in mined for q in c.queries]
+    only_mined = bool(mined) and not with_judged
+    if only_mined:
+        folds = 1
+    elif not 2 <= folds <= len(pooled):
         raise PipelineError(
             f"cross-validation needs between 2 and {len(pooled)} folds (the judged queries), "
             f"not {folds}"
         )
-    by_name = {c.name: c for c in collections}
+    names = [c.name for c in (*collections, *mined)]
+    if len(set(names)) != len(names):
+        raise PipelineError(f"two datasets share a name: {', '.join(names)}")
+    by_name = {c.name: c for c in (*collections, *mined)}
     runs: dict[str, dict[str, dict[str, dict[str, dict[str, float]]]]] = {
         c.name: {
             "resources": {m: {} for m in RESOURCE_METHODS},
@@ -286,10 +310,17 @@ def compare(
         }
         for c in collections
     }
-    splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    for fold, (train, test) in enumerate(splitter.split(pooled), start=1):
+    if only_mined:
+        splits: list[tuple[Sequence[int], Sequence[int]]] = [([], range(len(pooled)))]
+    else:
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+        splits = list(splitter.split(pooled))
+    for fold, (train, test) in enumerate(splits, start=1):
         learned = fit_rankers(
-            collections, [pooled[i] for i in train], regularisation=regularisation, seed=seed
+            list(by_name.values()),
+            [*extra, *(pooled[i] for i in train)],
+            regularisation=regularisation,
+            seed=seed,
         )
         resources, people, evidence = learned.resources, learned.people, learned.evidence
         for i in test:
@@ -337,7 +368,13 @@ def compare(
             intervals.setdefault(name, {})[task] = significance.against(
                 values, BASELINES[task], seed=seed
             )
-    return Comparison(metrics, folds, time.perf_counter() - started, intervals)
+    if only_mined:
+        trained_on = "mined judgments only (" + ", ".join(c.name for c in mined) + ")"
+    elif mined:
+        trained_on = "mined judgments and the other folds' judged queries"
+    else:
+        trained_on = "judged queries, cross-validated"
+    return Comparison(metrics, folds, time.perf_counter() - started, intervals, trained_on)
 
 
 def markdown_table(comparison: Comparison) -> str:
@@ -370,7 +407,7 @@ def markdown_table(comparison: Comparison) -> str:
         f"Means over the queries with 95% bootstrap intervals ({significance.SAMPLES:,} "
         "resamples of the queries); differences by a two-sided paired randomisation test, "
         f"* where p < {significance.ALPHA}, otherwise within noise (not corrected for "
-        "multiple comparisons)."
+        "multiple comparisons). Learned rankers trained on: " + comparison.trained_on + "."
     )
     return "\n".join(lines)
 

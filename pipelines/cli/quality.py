@@ -103,6 +103,21 @@ def compare(
     folds: Annotated[
         int, typer.Option(min=2, help="Cross-validation folds for the learned rankers.")
     ] = 5,
+    mined: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--mined",
+            help="A folder of mined judgments (whoknows mine-judgments) to learn from, "
+            "never measured; repeat for several. Alone, the rankers learn from them only.",
+        ),
+    ] = None,
+    with_judged: Annotated[
+        bool,
+        typer.Option(
+            "--with-judged",
+            help="With --mined: also learn from the other folds' judged queries.",
+        ),
+    ] = False,
     params: ParamsOption = None,
     encoder: EncoderOption = None,
     cache_dir: CacheOption = default_cache_dir(),
@@ -113,6 +128,8 @@ def compare(
     Each figure comes with a 95% bootstrap interval over the queries, and each
     method's difference to plain rrf (resources) or Model 2 over rrf (people)
     with a paired randomisation test, so a difference within noise is called that.
+    With --mined, the rankers learn from mined judgments instead (and, with
+    --with-judged, from the other folds too), so no measured query was seen.
     """
     from pipelines import ranking
     from pipelines.params import load_params
@@ -121,10 +138,28 @@ def compare(
         settings = load_params(params)
         config = settings.config
         model = encoder_of(encoder, settings)
+        if with_judged and not mined:
+            raise PipelineError("--with-judged needs --mined folders to learn from")
         with progress() as bars:
             collections = _prepare(datasets, config, model, cache_dir, bars)
+            history = [
+                ranking.prepare(
+                    m,
+                    config=config,
+                    model_path=model,
+                    cache_dir=cache_dir,
+                    progress=bars,
+                    name=f"mined:{m.name}",
+                )
+                for m in mined or []
+            ]
             comparison = ranking.compare(
-                collections, folds=folds, seed=settings.seed, progress=bars
+                collections,
+                folds=folds,
+                seed=settings.seed,
+                progress=bars,
+                mined=history,
+                with_judged=with_judged,
             )
         table = ranking.markdown_table(comparison)
         if markdown is not None:
@@ -137,8 +172,14 @@ def compare(
     out.print(table, markup=False, highlight=False)
     if run_id is not None:
         console.print(f"MLflow run {run_id} at {tracking_uri()}", highlight=False)
+    how = (
+        f"{comparison.folds}-fold cross-validation over the pooled queries"
+        if comparison.folds > 1
+        else "rankers fitted once"
+    )
     console.print(
-        f"{folds}-fold cross-validation over the pooled queries, {comparison.seconds:.0f} s"
+        f"learned rankers: {comparison.trained_on}; {how}, {comparison.seconds:.0f} s",
+        highlight=False,
     )
 
 
@@ -248,3 +289,64 @@ def _prepare(
         ranking.prepare(d, config=config, model_path=model, cache_dir=cache_dir, progress=bars)
         for d in datasets
     ]
+
+
+def mine_judgments(
+    sources: Annotated[
+        list[Path],
+        typer.Argument(
+            help="An evaluation-set folder (documents.jsonl, people.jsonl), or documents "
+            "as `whoknows build --documents` takes them."
+        ),
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the judgments.")],
+    people: Annotated[
+        list[Path] | None,
+        typer.Option("--people", "-p", help="People as JSONL or CSV. Repeatable."),
+    ] = None,
+    raw: Annotated[
+        Path | None,
+        typer.Option(
+            "--raw",
+            help="A folder of original files with links between the documents: "
+            "Stack Exchange PostLinks.xml (in a folder named as the site), cacm.all, CISI.ALL.",
+        ),
+    ] = None,
+    max_queries: Annotated[
+        int | None, typer.Option("--max", min=1, help="Keep at most this many queries.")
+    ] = None,
+    params: ParamsOption = None,
+) -> None:
+    """Mine judgments from history: threads' answerers and links between documents.
+
+    Writes an evaluation-set folder whose queries are asked as of their own time
+    (only older documents may answer them) for `whoknows train-ranker` and
+    `whoknows compare --mined`.
+    """
+    from pipelines import mining
+    from pipelines.params import load_params
+
+    with errors():
+        settings = load_params(params)
+        records = mining.read_sources(sources, people or [])
+        links = mining.links_from_raw(raw) if raw is not None else []
+        mined = mining.mine(
+            records.documents,
+            links,
+            max_queries=max_queries or settings.mining.max_judgments,
+            seed=settings.seed,
+        )
+        if not mined.queries:
+            raise PipelineError(
+                "nothing to mine: no question thread (a document with `asked` and "
+                "`answered` contributions) and no link between two documents"
+            )
+        mining.write(out_dir, records, mined, [str(s) for s in sources])
+    counts = mined.counts()
+    console.print(
+        f"[green]mined[/] {counts['queries']:,} queries from {counts['documents']:,} documents "
+        f"({counts['threads']:,} threads, {counts['links']:,} links): "
+        f"{counts['people_judgments']:,} people and {counts['resource_judgments']:,} resource "
+        f"judgments in {counts['seconds']:.1f} s -> {out_dir}",
+        highlight=False,
+    )
