@@ -31,6 +31,9 @@ UNKNOWN_ROLE_WEIGHT = 0.5
 #: activity, experience, topics); asking a question does not.
 WRITER_MINIMUM = 0.5
 ACTIVITY_HALF_LIVES = (30.0, 365.0)
+#: Roles of an answer in a question thread, and of the answer the asker accepted.
+ANSWER_ROLES = frozenset({"answered", "accepted_answer"})
+ACCEPTED_ROLE = "accepted_answer"
 PEOPLE_LEXICAL_DIR = "people_lexical"
 _WRITING_CHARS = 3000
 
@@ -71,6 +74,8 @@ class EvidenceIndex:
         roles: per document, each contributor's strongest role.
         writing: (documents, people) role weight of writers (no decay).
         recent: per activity half-life, (documents, people) writing x exp decay.
+        answers: (documents, people) 1 where the person answered the thread.
+        accepted: (documents, people) 1 where the asker accepted their answer.
         departments: department name -> column.
         document_department: (documents, departments) one-hot.
         document_tags: (documents, tags) one-hot.
@@ -92,6 +97,8 @@ class EvidenceIndex:
         newest = _newest_by_department(documents)
         evidence: dict[tuple[int, int], float] = {}
         writing: dict[tuple[int, int], float] = {}
+        answers: dict[tuple[int, int], float] = {}
+        accepted: dict[tuple[int, int], float] = {}
         recent: dict[float, dict[tuple[int, int], float]] = {h: {} for h in ACTIVITY_HALF_LIVES}
         self.roles: list[dict[int, str]] = []
         self._now = np.full(len(documents), np.nan)
@@ -109,6 +116,10 @@ class EvidenceIndex:
                 weight = strength * config.decay(age)
                 if person not in best or weight > best[person][0]:
                     best[person] = (weight, contribution.role)
+                if contribution.role in ANSWER_ROLES:
+                    answers[(row, person)] = 1.0
+                    if contribution.role == ACCEPTED_ROLE:
+                        accepted[(row, person)] = 1.0
                 if strength >= WRITER_MINIMUM:
                     writing[(row, person)] = writing.get((row, person), 0.0) + strength
                     if age is not None:
@@ -126,6 +137,8 @@ class EvidenceIndex:
         inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
         self.shares = sparse.csr_array(self.evidence.multiply(inverse[:, None]))
         self.writing = _sparse(writing, shape)
+        self.answers = _sparse(answers, shape)
+        self.accepted = _sparse(accepted, shape)
         self.recent = {h: _sparse(cells, shape) for h, cells in recent.items()}
         self.document_department = _one_hot(
             [self.departments[d.department or ""] for d in documents], len(names)
@@ -170,6 +183,8 @@ class _Totals:
     recent: dict[float, sparse.csr_array]
     experience: sparse.csr_array
     tags: sparse.csc_array
+    answers: Matrix
+    accepted: Matrix
 
     @classmethod
     def of(
@@ -193,7 +208,15 @@ class _Totals:
             recent={h: total(m, departments, h) for h, m in index.recent.items()},
             experience=total(index.writing, departments),
             tags=sparse.csc_array(total(index.writing, index.document_tags)),
+            answers=_allowed_sums(index.answers, allowed),
+            accepted=_allowed_sums(index.accepted, allowed),
         )
+
+
+def _allowed_sums(matrix: sparse.csr_array, allowed: Mask | None) -> Matrix:
+    """Per person (column), the sum over the allowed documents (rows)."""
+    chosen = matrix if allowed is None else matrix[allowed]
+    return np.asarray(chosen.sum(axis=0), dtype=np.float64).ravel()
 
 
 def _writings(documents: Sequence[Document], people: int, writing: sparse.csr_array) -> list[str]:

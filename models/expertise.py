@@ -20,7 +20,16 @@ the evidence in models.evidence:
   30-day and a 365-day half-life, in the departments of the query's best documents;
 - ``experience``: log of all their writing in those departments;
 - ``tag_match``: overlap of the tags of the query's best documents with the
-  tags of the documents they wrote.
+  tags of the documents they wrote;
+- ``recent_votes``: how recently and how much they wrote on the query's best
+  documents (Model 2's softmax weights times their writing, decayed with a
+  365-day half-life);
+- ``acceptance``: the share of their answers in question threads that the asker
+  accepted, smoothed ((accepted + 1) / (answers + 2)).
+
+Every one is computed as of the query's moment: for a query of the past (a
+judgment mined from history) only older documents count, and ages count from
+that moment.
 
 A learned linear ranker combines them (models.ranker), or one of them ranks
 alone (for comparison).
@@ -56,6 +65,8 @@ PEOPLE_FEATURES = (
     "activity_year",
     "experience",
     "tag_match",
+    "recent_votes",
+    "acceptance",
 )
 #: How features group into the signals an explanation reports.
 SIGNALS: Mapping[str, str] = {
@@ -71,6 +82,8 @@ SIGNALS: Mapping[str, str] = {
     "activity_year": "activity",
     "experience": "activity",
     "tag_match": "topics",
+    "recent_votes": "documents",
+    "acceptance": "activity",
 }
 PEOPLE_MODELS = ("learned", *PEOPLE_FEATURES)
 #: Features with a unit (log counts): compared within a query by centring only.
@@ -224,6 +237,8 @@ def people_candidates(
             "tag_match": _tag_match(
                 evidence, totals.tags, top[:TOPIC_DOCUMENTS], softmax[:TOPIC_DOCUMENTS]
             ),
+            "recent_votes": _recent_votes(evidence, top, softmax, as_of),
+            "acceptance": (totals.accepted + 1.0) / (totals.answers + 2.0),
         },
     )
     # Every source is cut to its best allowed people, never before the filter.
@@ -358,6 +373,19 @@ def _tag_match(
         return np.zeros(person_tags.shape[0])
     out: Matrix = np.asarray(person_tags @ (query_tags / total)).ravel()
     return out
+
+
+def _recent_votes(
+    evidence: EvidenceIndex, top: Ids, weights: Matrix, as_of: datetime | None
+) -> Matrix:
+    """How recently and how much each person wrote on the query's best documents:
+    Model 2's votes with each writing's weight decayed by its age (a year's half-life),
+    counted from ``as_of`` when the query is of the past."""
+    half_life = ACTIVITY_HALF_LIVES[1]
+    recent = evidence.recent[half_life][top]
+    if as_of is not None and len(top):
+        weights = weights * evidence.activity_shift(as_of, half_life)[top]
+    return _column_sums(recent.multiply(weights[:, None]))
 
 
 def _column_sums(matrix: sparse.sparray) -> Matrix:
