@@ -8,7 +8,8 @@ back and checks them against the manifest and the encoder.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,6 +131,23 @@ def assemble(
     )
     parts = IndexParts(corpus, passages, profiles, lexical, titles, evidence, rankers)
     return Assembly(parts, encoder, config, manifest)
+
+
+def with_rankers(made: Assembly, rankers: Mapping[str, LinearRanker]) -> Assembly:
+    """The same index ranking with other rankers (those the configuration uses;
+    others are ignored), with its data hash, and so its version, renewed."""
+    replaced = {**made.parts.rankers}
+    for name, ranker in rankers.items():
+        if name in replaced:
+            replaced[name] = ranker
+    parts = dataclasses.replace(made.parts, rankers=replaced)
+    manifest = dataclasses.replace(
+        made.manifest,
+        data_hash=data_hash(
+            parts.corpus, made.config.to_dict(), made.encoder.info.fingerprint, replaced
+        ),
+    )
+    return Assembly(parts, made.encoder, made.config, manifest)
 
 
 def read(

@@ -146,6 +146,11 @@ class Recommender:
         """
         return cls(assembly.assemble(embeddings, encoder, config or RecommenderConfig(), progress))
 
+    def with_rankers(self, rankers: Mapping[str, LinearRanker]) -> Recommender:
+        """The same index with other rankers (by task: resources, people, evidence),
+        e.g. fitted on the organisation's own history; a new index version."""
+        return Recommender(assembly.with_rankers(self._made, rankers))
+
     def save(self, path: str | Path, extras: Mapping[str, str] | None = None) -> Path:
         """Write the index directory, replacing any previous one all at once.
 

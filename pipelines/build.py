@@ -20,9 +20,12 @@ from models.recommender import Recommender
 from pipelines import ingest, tracking
 from pipelines.ingest import IngestReport
 from pipelines.ingest import processed as processed_records
+from pipelines.params import MiningConfig
 
 CACHE_FILE = "embeddings.sqlite"
 REPORT_FILE = "ingest-report.json"
+#: What fitting the rankers on mined history did (pipelines.history), in the index.
+HISTORY_FILE = "history.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +96,15 @@ def run(
     cache_dir: Path | None = None,
     strict: bool = False,
     erased: Collection[str] = (),
+    history: MiningConfig | None = None,
+    seed: int = 0,
     progress: Progress | None = None,
 ) -> BuildResult:
     """Ingest, embed and index, then write the index directory ``out`` atomically.
 
     ``erased`` holds the id hashes of people erased on request; they are left out.
+    With ``history.rankers_from_history``, the rankers are fitted on judgments
+    mined from these documents (pipelines.history; ``seed`` seeds it).
 
     Raises:
         IngestError: no usable input, or (with strict) any skipped record.
@@ -110,8 +117,9 @@ def run(
     recommender = build(
         result, config=config, model_path=model_path, cache_dir=cache_dir, progress=progress
     )
+    recommender, extras = _from_history(recommender, history, seed, progress)
     report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    recommender.save(out, extras={REPORT_FILE: report})
+    recommender.save(out, extras={REPORT_FILE: report, **extras})
     return BuildResult(recommender, result.report, out, time.perf_counter() - started)
 
 
@@ -142,19 +150,37 @@ def index(
     *,
     config: RecommenderConfig | None = None,
     model_path: Path | None = None,
+    history: MiningConfig | None = None,
+    seed: int = 0,
     progress: Progress | None = None,
 ) -> Recommender:
-    """The ``index`` stage: embeddings -> a complete index directory."""
+    """The ``index`` stage: embeddings -> a complete index directory (with rankers
+    fitted on mined history where ``history.rankers_from_history`` says so)."""
     check_replaceable(Path(out))
     embeddings = Embeddings.load(embeddings_dir)
     encoder = Encoder(model_path or recorded_model_path(embeddings.encoder))
     recommender = Recommender.from_embeddings(
         embeddings, encoder=encoder, config=config, progress=progress
     )
+    recommender, extras = _from_history(recommender, history, seed, progress)
     report = Path(embeddings_dir) / processed_records.REPORT
-    extras = {REPORT_FILE: report.read_text(encoding="utf-8")} if report.is_file() else {}
+    if report.is_file():
+        extras[REPORT_FILE] = report.read_text(encoding="utf-8")
     recommender.save(out, extras=extras)
     return recommender
+
+
+def _from_history(
+    recommender: Recommender, history: MiningConfig | None, seed: int, progress: Progress | None
+) -> tuple[Recommender, dict[str, str]]:
+    """The recommender with rankers fitted on its mined history, and the report file."""
+    if history is None or not history.rankers_from_history:
+        return recommender, {}
+    # pipelines.history trains with pipelines.ranking, which builds datasets with this module.
+    from pipelines.history import fit_on_history
+
+    fitted, how = fit_on_history(recommender, history, seed=seed, progress=progress)
+    return fitted, {HISTORY_FILE: json.dumps(how.to_dict(), indent=2) + "\n"}
 
 
 def track_build(recommender: Recommender, out: Path, seconds: float) -> str:

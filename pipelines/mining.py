@@ -43,7 +43,7 @@ from typing import Any
 
 from models.artifact import write_jsonl
 from models.finetune import ACCEPTED_MARK, ANSWER_MARK
-from models.records import Document, parse_date
+from models.records import AsOf, Document, parse_date
 from pipelines import ingest
 from pipelines.exceptions import PipelineError
 from pipelines.ingest import IngestResult
@@ -80,6 +80,10 @@ class MinedQuery:
     as_of: str | None
     people: dict[str, int] = field(default_factory=dict)
     resources: dict[str, int] = field(default_factory=dict)
+
+    def as_of_moment(self) -> AsOf:
+        """When it was asked, and the document it leaves out (its own)."""
+        return AsOf(parse_date(self.as_of), frozenset({self.document}))
 
     def to_dict(self) -> dict[str, Any]:
         """The queries.jsonl line."""

@@ -132,9 +132,17 @@ def prepare(
     recommender = build_dataset(
         dataset_dir, config=base, model_path=model_path, cache_dir=cache_dir, progress=progress
     )
-    collection = Collection(name or dataset_dir.name, recommender, dataset)
+    return collect(recommender, dataset, name or dataset_dir.name, progress=progress)
+
+
+def collect(
+    recommender: Recommender, dataset: Dataset, name: str, *, progress: Progress | None = None
+) -> Collection:
+    """The candidates of a dataset's judged queries in an index built from its documents."""
+    collection = Collection(name, recommender, dataset)
     judged = dataset.judged()
-    texts = [dataset.queries[q][: base.max_query_chars].strip() or q for q in judged]
+    limit = recommender.config.max_query_chars
+    texts = [dataset.queries[q][:limit].strip() or q for q in judged]
     as_of = [dataset.as_of.get(q) for q in judged] if dataset.as_of else None
     retrievals = recommender.retrieve(
         texts, as_of=as_of, progress=progress, stage=f"candidates {collection.name}"

@@ -87,6 +87,8 @@ def build(
                 cache_dir=None if no_cache else cache_dir,
                 strict=strict,
                 erased=erased,
+                history=settings.mining,
+                seed=settings.seed,
                 progress=bars,
             )
         print_report(result.report)
@@ -170,6 +172,8 @@ def index(
                 out_dir,
                 config=settings.config,
                 model_path=encoder_of(encoder, settings),
+                history=settings.mining,
+                seed=settings.seed,
                 progress=bars,
             )
         _built(out_dir, recommender, time.perf_counter() - started, track)
@@ -358,7 +362,7 @@ def _erased(database_url: str | None) -> set[str]:
 
 def _built(out_dir: Path, recommender: object, seconds: float, track: bool) -> None:
     from models.recommender import Recommender
-    from pipelines.build import track_build
+    from pipelines.build import HISTORY_FILE, track_build
     from pipelines.tracking import tracking_uri
 
     assert isinstance(recommender, Recommender)
@@ -369,6 +373,17 @@ def _built(out_dir: Path, recommender: object, seconds: float, track: bool) -> N
         f"{counts['people']:,} people (index {recommender.index_version})",
         highlight=False,
     )
+    history = out_dir / HISTORY_FILE
+    if history.is_file():
+        how = json.loads(history.read_text(encoding="utf-8"))
+        mined = how["mined"]
+        kept = "; ".join(f"{task} shipped ({why})" for task, why in how["kept"].items())
+        console.print(
+            f"rankers from history: {mined['queries']:,} mined queries "
+            f"({mined['people_queries']:,} people, {mined['resource_queries']:,} resources); "
+            f"fitted {', '.join(how['fitted']) or 'none'}" + (f"; {kept}" if kept else ""),
+            highlight=False,
+        )
     if track:
         run_id = track_build(recommender, out_dir, seconds)
         console.print(f"MLflow run {run_id} at {tracking_uri()}", highlight=False)

@@ -229,3 +229,43 @@ def test_a_bad_as_of_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "qrels_people.tsv").write_text("query_id\tperson\tgrade\n")
     with pytest.raises(DatasetError, match="as_of 'soon' is not an ISO-8601 date"):
         load_dataset(tmp_path, tasks=("people",))
+
+
+def test_build_fits_its_rankers_on_its_own_history(tmp_path: Path, cache_dir: Path) -> None:
+    from models.ranker import default_ranker
+
+    params = tmp_path / "params.yaml"
+    params.write_text("mining:\n  rankers_from_history: true\n  min_judgments: 20\n")
+    out = tmp_path / "index"
+    documents, people = SAMPLE / "documents.jsonl", SAMPLE / "people.jsonl"
+    command = ["build", "-d", str(documents), "-p", str(people), "--cache-dir", str(cache_dir)]
+    built = CliRunner().invoke(app, [*command, "--out", str(out), "--params", str(params)])
+    assert built.exit_code == 0, built.output
+    how = json.loads((out / "history.json").read_text(encoding="utf-8"))
+    assert "rankers from history" in built.output and how["mined"]["people_queries"] >= 20
+    assert "people" in how["fitted"]
+    people_ranker = json.loads((out / "ranker-people.json").read_text(encoding="utf-8"))
+    assert people_ranker["info"]["trained_on"] == "mined history"
+    assert people_ranker["weights"] != default_ranker("people").to_dict()["weights"]
+    # too few mined queries of a kind: that ranker stays the shipped one, and says why
+    params.write_text("mining:\n  rankers_from_history: true\n  min_judgments: 100000\n")
+    again = tmp_path / "again"
+    built = CliRunner().invoke(app, [*command, "--out", str(again), "--params", str(params)])
+    assert built.exit_code == 0, built.output
+    how = json.loads((again / "history.json").read_text(encoding="utf-8"))
+    assert how["fitted"] == [] and "fewer than 100000" in how["kept"]["people"]
+    shipped = json.loads((again / "ranker-people.json").read_text(encoding="utf-8"))
+    assert shipped["weights"] == default_ranker("people").to_dict()["weights"]
+
+
+def test_mining_parameters_are_checked(tmp_path: Path) -> None:
+    from models.exceptions import ConfigurationError
+    from pipelines.params import load_params
+
+    params = tmp_path / "params.yaml"
+    params.write_text("mining:\n  max_judgments: 0\n")
+    with pytest.raises(ConfigurationError, match="mining.max_judgments must be a whole number"):
+        load_params(params)
+    params.write_text("mining:\n  from_history: true\n")
+    with pytest.raises(ConfigurationError, match="unknown mining parameter"):
+        load_params(params)
