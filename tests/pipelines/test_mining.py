@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from models.records import AsOf, Contribution, Document
 from models.recommender import Recommender
+from models.records import AsOf, Contribution, Document
 from pipelines import mining
 from pipelines.cli import app
 from pipelines.evaluate import evaluate, load_dataset
