@@ -99,6 +99,7 @@ class EvidenceIndex:
         writing: dict[tuple[int, int], float] = {}
         answers: dict[tuple[int, int], float] = {}
         accepted: dict[tuple[int, int], float] = {}
+        written: dict[tuple[int, int], float] = {}
         recent: dict[float, dict[tuple[int, int], float]] = {h: {} for h in ACTIVITY_HALF_LIVES}
         self.roles: list[dict[int, str]] = []
         self._now = np.full(len(documents), np.nan)
@@ -112,6 +113,9 @@ class EvidenceIndex:
                 if person is None:
                     continue
                 strength = config.role_weight(contribution.role)
+                when = parse_date(contribution.created or document.created)
+                first = _UNDATED if when is None else _days(when)
+                written[(row, person)] = min(written.get((row, person), first), first)
                 age = _age_days(contribution.created or document.created, now)
                 weight = strength * config.decay(age)
                 if person not in best or weight > best[person][0]:
@@ -137,6 +141,7 @@ class EvidenceIndex:
         inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
         self.shares = sparse.csr_array(self.evidence.multiply(inverse[:, None]))
         self.writing = _sparse(writing, shape)
+        self._written = _sparse(written, shape)
         self.answers = _sparse(answers, shape)
         self.accepted = _sparse(accepted, shape)
         self.recent = {h: _sparse(cells, shape) for h, cells in recent.items()}
@@ -165,6 +170,16 @@ class EvidenceIndex:
             return self._all
         return _Totals.of(self, allowed, as_of)
 
+    def made_before(self, as_of: datetime) -> sparse.csr_array:
+        """(documents, people) 1 where the person's first contribution to the document
+        came before ``as_of`` (undated ones count as before): a thread asked then
+        may have been answered only later, and a query of that moment must not
+        see those answers."""
+        made = self._written.copy()
+        made.data = (made.data < _days(as_of)).astype(np.float64)
+        made.eliminate_zeros()
+        return sparse.csr_array(made)
+
     def activity_shift(self, as_of: datetime, half_life: float) -> Matrix:
         """Per document, what its activity weight is multiplied by when its age counts
         from ``as_of`` instead of from its department's newest document (1 if undated).
@@ -190,9 +205,13 @@ class _Totals:
     def of(
         cls, index: EvidenceIndex, allowed: Mask | None, as_of: datetime | None = None
     ) -> _Totals:
+        made = None if as_of is None else index.made_before(as_of)
+
         def total(
             per_document: sparse.csr_array, columns: sparse.csr_array, half_life: float = 0.0
         ) -> sparse.csr_array:
+            if made is not None:
+                per_document = sparse.csr_array(per_document.multiply(made))
             if as_of is not None and half_life:
                 shift = index.activity_shift(as_of, half_life)
                 per_document = sparse.csr_array(per_document.multiply(shift[:, None]))
@@ -208,9 +227,13 @@ class _Totals:
             recent={h: total(m, departments, h) for h, m in index.recent.items()},
             experience=total(index.writing, departments),
             tags=sparse.csc_array(total(index.writing, index.document_tags)),
-            answers=_allowed_sums(index.answers, allowed),
-            accepted=_allowed_sums(index.accepted, allowed),
+            answers=_allowed_sums(_before(index.answers, made), allowed),
+            accepted=_allowed_sums(_before(index.accepted, made), allowed),
         )
+
+
+def _before(matrix: sparse.csr_array, made: sparse.csr_array | None) -> sparse.csr_array:
+    return matrix if made is None else sparse.csr_array(matrix.multiply(made))
 
 
 def _allowed_sums(matrix: sparse.csr_array, allowed: Mask | None) -> Matrix:
@@ -254,6 +277,10 @@ def _newest_by_department(documents: Sequence[Document]) -> dict[str, datetime]:
         if when is not None and (key not in newest or when > newest[key]):
             newest[key] = when
     return newest
+
+
+#: The time of an undated contribution: before any moment.
+_UNDATED = -1e12
 
 
 def _days(when: datetime) -> float:

@@ -195,16 +195,27 @@ def people_candidates(
         softmax /= softmax.sum()
     else:
         scaled = softmax = z
+    # A query of the past sees only the contributions made before it.
+    made = evidence.made_before(as_of)[top] if as_of is not None else None
     weights = evidence.evidence[top]
+    shares = evidence.shares[top]
+    if made is not None:
+        weights = sparse.csr_array(weights.multiply(made))
+        totals_per_document = np.asarray(weights.sum(axis=1)).ravel()
+        inverse = np.divide(
+            1.0,
+            totals_per_document,
+            out=np.zeros_like(totals_per_document),
+            where=totals_per_document > 0,
+        )
+        shares = sparse.csr_array(weights.multiply(inverse[:, None]))
     present = sparse.csr_array(weights > 0).astype(np.float64)
     count = _column_sums(present)
     combsum = _column_sums(weights.multiply(scaled[:, None]))
-    votes = sparse.csr_array(evidence.shares[top].multiply(softmax[:, None]))
+    votes = sparse.csr_array(shares.multiply(softmax[:, None]))
     best = np.full(n_people, np.inf)
-    for rank, row in enumerate(top):
-        who = evidence.evidence.indices[
-            evidence.evidence.indptr[row] : evidence.evidence.indptr[row + 1]
-        ]
+    for rank in range(len(top)):
+        who = weights.indices[weights.indptr[rank] : weights.indptr[rank + 1]]
         best[who] = np.minimum(best[who], rank)
     head = min(len(top), DEPARTMENT_DOCUMENTS)
     departments = np.asarray(evidence.document_department[top[:head]].T @ softmax[:head]).ravel()
@@ -215,9 +226,10 @@ def people_candidates(
     profile[profiles[0]] = profiles[1]
     if filtered:
         assert documents is not None
-        model1 = evidence.writing[documents].T @ ranking.lexical_scores[documents].astype(
-            np.float64
-        )
+        writing = evidence.writing
+        if as_of is not None:
+            writing = sparse.csr_array(writing.multiply(evidence.made_before(as_of)))
+        model1 = writing[documents].T @ ranking.lexical_scores[documents].astype(np.float64)
     else:
         model1 = evidence.lexical.scores(query).astype(np.float64)
     features = Features.of(
@@ -384,6 +396,7 @@ def _recent_votes(
     half_life = ACTIVITY_HALF_LIVES[1]
     recent = evidence.recent[half_life][top]
     if as_of is not None and len(top):
+        recent = sparse.csr_array(recent.multiply(evidence.made_before(as_of)[top]))
         weights = weights * evidence.activity_shift(as_of, half_life)[top]
     return _column_sums(recent.multiply(weights[:, None]))
 

@@ -36,7 +36,7 @@ from models.config import RecommenderConfig
 from models.exceptions import ConfigurationError
 from models.expertise import PEOPLE_FEATURES, PEOPLE_SCALING
 from models.features import Features
-from models.ranker import Group, LinearRanker, fit
+from models.ranker import Group, LinearRanker, choose_regularisation, fit
 from models.recommender import Recommender
 from models.retrieval import FUSIONS, RESOURCE_FEATURES, Candidates, Retrieval
 from pipelines import significance, tracking
@@ -53,7 +53,8 @@ PEOPLE_BASELINE = "rrf-model2"
 PEOPLE_METHODS = (PEOPLE_BASELINE, *PEOPLE_FEATURES, "learned")
 #: What every method of a task is tested against: whoknows without learned rankers.
 BASELINES = {"resources": "rrf", "people": PEOPLE_BASELINE}
-#: Inverse L2 strength per task, chosen by cross-validation on the dev sets.
+#: Inverse L2 strength per task where too few queries teach anything to choose
+#: one by cross-validation over the training queries (models.ranker.choose_regularisation).
 REGULARISATION = {"resources": 1.0, "people": 0.01}
 
 
@@ -216,25 +217,41 @@ def fit_rankers(
     Args:
         collections: the prepared datasets.
         queries: the queries to learn from; all of the collections' if None.
-        regularisation: inverse L2 strength per task, overriding REGULARISATION.
+        regularisation: inverse L2 strength per task; a task not named gets the one
+            that ranks held-out training queries best (REGULARISATION if too few).
         inner_folds: folds of the cross-fitting of the people ranker's training rankings.
         seed: shuffles the cross-fitting folds.
     """
-    strength = {**REGULARISATION, **(regularisation or {})}
+    given = dict(regularisation or {})
     by_name = {c.name: c for c in collections}
     chosen = list(queries) if queries is not None else [q for c in collections for q in c.queries]
     names = sorted({q.dataset for q in chosen})
 
+    def groups_of(subset: Sequence[JudgedQuery], features: Sequence[str]) -> list[Group]:
+        return [resource_group(by_name[q.dataset], q, features) for q in subset if q.resources]
+
+    def strength_of(
+        task: str, features: Sequence[str], groups: Sequence[Group], scaling: Sequence[str] | None
+    ) -> float:
+        if task in given:
+            return given[task]
+        return choose_regularisation(
+            task, features, groups, scaling=scaling, seed=seed, default=REGULARISATION[task]
+        )
+
+    resource_strength = strength_of(
+        "resources", RESOURCE_FEATURES, groups_of(chosen, RESOURCE_FEATURES), None
+    )
+
     def resources_from(
         subset: Sequence[JudgedQuery], features: Sequence[str] = RESOURCE_FEATURES
     ) -> LinearRanker | None:
-        groups = [resource_group(by_name[q.dataset], q, features) for q in subset if q.resources]
         try:
             return fit(
                 "resources",
                 features,
-                groups,
-                regularisation=strength["resources"],
+                groups_of(subset, features),
+                regularisation=resource_strength,
                 info={"trained_on": names},
             )
         except ConfigurationError:
@@ -262,7 +279,7 @@ def fit_rankers(
             PEOPLE_FEATURES,
             groups,
             scaling=PEOPLE_SCALING,
-            regularisation=strength["people"],
+            regularisation=strength_of("people", PEOPLE_FEATURES, groups, PEOPLE_SCALING),
             info={"trained_on": names},
         )
     except ConfigurationError:
@@ -279,6 +296,7 @@ def compare(
     progress: Progress | None = None,
     mined: Sequence[Collection] = (),
     with_judged: bool = False,
+    own_history: bool = False,
 ) -> Comparison:
     """Every retrieval and expertise method on every dataset; learned ones cross-validated.
 
@@ -295,6 +313,10 @@ def compare(
             test query (``folds`` is ignored).
         with_judged: with ``mined``, the rankers of each fold learn from the
             mined judgments and the other folds' judged queries.
+        own_history: each dataset's rankers learn only from its own mined
+            judgments (the collection named ``mined:<its name>``) and, with
+            ``with_judged``, its own other folds: as each organisation's build
+            fits its rankers on its own history.
     """
     started = time.perf_counter()
     pooled = [q for c in collections for q in c.queries]
@@ -310,6 +332,13 @@ def compare(
     names = [c.name for c in (*collections, *mined)]
     if len(set(names)) != len(names):
         raise PipelineError(f"two datasets share a name: {', '.join(names)}")
+    if own_history:
+        lacking = [c.name for c in collections if f"mined:{c.name}" not in names]
+        if lacking:
+            raise PipelineError(
+                "each dataset needs mined judgments of its own, in a folder of the same "
+                f"name: none for {', '.join(lacking)}"
+            )
     by_name = {c.name: c for c in (*collections, *mined)}
     runs: dict[str, dict[str, dict[str, dict[str, dict[str, float]]]]] = {
         c.name: {
@@ -323,16 +352,29 @@ def compare(
     else:
         splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
         splits = list(splitter.split(pooled))
+    everything = list(by_name.values())
+
+    def learn(train: Sequence[int]) -> dict[str | None, Rankers]:
+        if not own_history:
+            chosen = [*extra, *(pooled[i] for i in train)]
+            return {None: fit_rankers(everything, chosen, regularisation=regularisation, seed=seed)}
+        return {
+            c.name: fit_rankers(
+                everything,
+                [q for q in extra if q.dataset == f"mined:{c.name}"]
+                + [pooled[i] for i in train if pooled[i].dataset == c.name],
+                regularisation=regularisation,
+                seed=seed,
+            )
+            for c in collections
+        }
+
     for fold, (train, test) in enumerate(splits, start=1):
-        learned = fit_rankers(
-            list(by_name.values()),
-            [*extra, *(pooled[i] for i in train)],
-            regularisation=regularisation,
-            seed=seed,
-        )
-        resources, people, evidence = learned.resources, learned.people, learned.evidence
+        fitted = learn(train)
         for i in test:
             query = pooled[i]
+            learned = fitted[query.dataset if own_history else None]
+            resources, people, evidence = learned.resources, learned.people, learned.evidence
             collection = by_name[query.dataset]
             table = runs[query.dataset]
             documents = collection.recommender.documents
@@ -376,10 +418,11 @@ def compare(
             intervals.setdefault(name, {})[task] = significance.against(
                 values, BASELINES[task], seed=seed
             )
+    own = ", each dataset its own" if own_history else ""
     if only_mined:
-        trained_on = "mined judgments only (" + ", ".join(c.name for c in mined) + ")"
+        trained_on = f"mined judgments only{own} (" + ", ".join(c.name for c in mined) + ")"
     elif mined:
-        trained_on = "mined judgments and the other folds' judged queries"
+        trained_on = f"mined judgments and the other folds' judged queries{own}"
     else:
         trained_on = "judged queries, cross-validated"
     return Comparison(metrics, folds, time.perf_counter() - started, intervals, trained_on)

@@ -118,6 +118,13 @@ def compare(
             help="With --mined: also learn from the other folds' judged queries.",
         ),
     ] = False,
+    own_history: Annotated[
+        bool,
+        typer.Option(
+            "--own-history",
+            help="With --mined: each dataset learns only from the mined folder of its own name.",
+        ),
+    ] = False,
     params: ParamsOption = None,
     encoder: EncoderOption = None,
     cache_dir: CacheOption = default_cache_dir(),
@@ -138,8 +145,8 @@ def compare(
         settings = load_params(params)
         config = settings.config
         model = encoder_of(encoder, settings)
-        if with_judged and not mined:
-            raise PipelineError("--with-judged needs --mined folders to learn from")
+        if (with_judged or own_history) and not mined:
+            raise PipelineError("--with-judged and --own-history need --mined folders")
         with progress() as bars:
             collections = _prepare(datasets, config, model, cache_dir, bars)
             history = [
@@ -160,6 +167,7 @@ def compare(
                 progress=bars,
                 mined=history,
                 with_judged=with_judged,
+                own_history=own_history,
             )
         table = ranking.markdown_table(comparison)
         if markdown is not None:

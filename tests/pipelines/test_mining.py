@@ -163,10 +163,20 @@ def test_activity_as_of_a_past_moment_counts_ages_from_it() -> None:
     from models.records import Person
 
     documents = [
-        Document("a", "A", "t", department="D", authors=("p",), created="2020-01-01"),
+        Document(
+            "a",
+            "A",
+            "t",
+            department="D",
+            created="2020-01-01",
+            contributions=(
+                Contribution("p", "author", None, "2020-01-01"),
+                Contribution("r", "answered", 2, "2020-06-01"),  # after the moment below
+            ),
+        ),
         Document("b", "B", "t", department="D", authors=("q",), created="2020-12-31"),
     ]
-    people = [Person("p", "P"), Person("q", "Q")]
+    people = [Person("p", "P"), Person("q", "Q"), Person("r", "R")]
     index = EvidenceIndex(documents, people, RecommenderConfig().expertise.evidence)
     allowed = np.array([True, False])  # as of 2020-03-01, b did not exist
     totals = index.totals(allowed, datetime(2020, 3, 1))
@@ -176,6 +186,13 @@ def test_activity_as_of_a_past_moment_counts_ages_from_it() -> None:
         got = totals.recent[half_life].toarray()[0, index.departments["D"]]
         assert got == pytest.approx(expected, rel=1e-9)
         assert totals.recent[half_life].toarray()[1].sum() == 0.0  # q had written nothing yet
+        assert totals.recent[half_life].toarray()[2].sum() == 0.0  # nor had r answered
+    assert totals.answers.tolist() == [0.0, 0.0, 0.0]
+    assert index.made_before(datetime(2020, 3, 1)).toarray().tolist() == [
+        [1.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0],
+    ]
+    assert index.totals(None).answers.tolist() == [0.0, 0.0, 1.0]
     now = index.totals(None)  # today's view: a is 365 days older than the newest document
     expected_now = np.log1p(0.5 ** (365 / ACTIVITY_HALF_LIVES[1]))
     assert now.recent[ACTIVITY_HALF_LIVES[1]].toarray()[0, index.departments["D"]] == (
