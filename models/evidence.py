@@ -30,7 +30,7 @@ UNKNOWN_ROLE_WEIGHT = 0.5
 #: Roles at least this strong count as having written the document (Model 1,
 #: activity, experience, topics); asking a question does not.
 WRITER_MINIMUM = 0.5
-ACTIVITY_HALF_LIVES = (30.0, 365.0)
+ACTIVITY_HALF_LIVES = (7.0, 30.0, 365.0)
 #: Roles of an answer in a question thread, and of the answer the asker accepted.
 ANSWER_ROLES = frozenset({"answered", "accepted_answer"})
 ACCEPTED_ROLE = "accepted_answer"
@@ -102,11 +102,9 @@ class EvidenceIndex:
         written: dict[tuple[int, int], float] = {}
         recent: dict[float, dict[tuple[int, int], float]] = {h: {} for h in ACTIVITY_HALF_LIVES}
         self.roles: list[dict[int, str]] = []
-        self._now = np.full(len(documents), np.nan)
+        dated: dict[tuple[int, int], tuple[float, float]] = {}
         for row, document in enumerate(documents):
             now = newest.get(document.department or "")
-            if now is not None:
-                self._now[row] = _days(now)
             best: dict[int, tuple[float, str]] = {}
             for contribution in document.roles():
                 person = rows.get(contribution.person)
@@ -126,7 +124,10 @@ class EvidenceIndex:
                         accepted[(row, person)] = 1.0
                 if strength >= WRITER_MINIMUM:
                     writing[(row, person)] = writing.get((row, person), 0.0) + strength
-                    if age is not None:
+                    if age is not None and when is not None:
+                        key = (row, person)
+                        strength_then, first_then = dated.get(key, (0.0, _days(when)))
+                        dated[key] = (strength_then + strength, min(first_then, _days(when)))
                         for half_life, cells in recent.items():
                             key = (row, person)
                             cells[key] = cells.get(key, 0.0) + strength * 0.5 ** (age / half_life)
@@ -142,6 +143,9 @@ class EvidenceIndex:
         self.shares = sparse.csr_array(self.evidence.multiply(inverse[:, None]))
         self.writing = _sparse(writing, shape)
         self._written = _sparse(written, shape)
+        # Dated writing: its strength, and when it was first written (the same cells).
+        self._dated_strength = _sparse({k: v[0] for k, v in dated.items()}, shape)
+        self._dated_time = _sparse({k: v[1] for k, v in dated.items()}, shape)
         self.answers = _sparse(answers, shape)
         self.accepted = _sparse(accepted, shape)
         self.recent = {h: _sparse(cells, shape) for h, cells in recent.items()}
@@ -180,15 +184,19 @@ class EvidenceIndex:
         made.eliminate_zeros()
         return sparse.csr_array(made)
 
-    def activity_shift(self, as_of: datetime, half_life: float) -> Matrix:
-        """Per document, what its activity weight is multiplied by when its age counts
-        from ``as_of`` instead of from its department's newest document (1 if undated).
+    def recent_as_of(self, as_of: datetime, half_life: float) -> sparse.csr_array:
+        """(documents, people) dated writing decayed by its age at ``as_of``, as
+        ``recent`` is by its age now; writing from ``as_of`` on does not count yet.
 
-        Activity decays exponentially, so moving "now" back by d days multiplies
-        every weight by 2 ** (d / half_life), exactly.
+        A person's several writings on one document count from the first.
         """
-        shift = np.nan_to_num(self._now - _days(as_of), nan=0.0)
-        return np.exp2(shift / half_life).astype(np.float64)
+        made = self._dated_time.copy()
+        age = _days(as_of) - self._dated_time.data
+        made.data = np.where(
+            age > 0, self._dated_strength.data * np.exp2(-np.maximum(age, 0.0) / half_life), 0.0
+        )
+        made.eliminate_zeros()
+        return sparse.csr_array(made)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,11 +218,10 @@ class _Totals:
         def total(
             per_document: sparse.csr_array, columns: sparse.csr_array, half_life: float = 0.0
         ) -> sparse.csr_array:
-            if made is not None:
-                per_document = sparse.csr_array(per_document.multiply(made))
             if as_of is not None and half_life:
-                shift = index.activity_shift(as_of, half_life)
-                per_document = sparse.csr_array(per_document.multiply(shift[:, None]))
+                per_document = index.recent_as_of(as_of, half_life)
+            elif made is not None:
+                per_document = sparse.csr_array(per_document.multiply(made))
             if allowed is not None:
                 per_document = per_document[allowed]
                 columns = columns[allowed]

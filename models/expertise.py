@@ -16,8 +16,9 @@ the evidence in models.evidence:
   they wrote, concatenated into one document (with a document filter, the sum
   of the BM25 scores of the allowed documents they wrote);
 - ``profile``: cosine similarity of the query to their title, bio and skills;
-- ``activity_recent``, ``activity_year``: log of their dated writing with a
-  30-day and a 365-day half-life, in the departments of the query's best documents;
+- ``activity_recent``, ``activity_year``, ``activity_week``: log of their dated
+  writing with a 30-day, a 365-day and a 7-day half-life, in the departments of
+  the query's best documents;
 - ``experience``: log of all their writing in those departments;
 - ``tag_match``: overlap of the tags of the query's best documents with the
   tags of the documents they wrote;
@@ -63,6 +64,7 @@ PEOPLE_FEATURES = (
     "profile",
     "activity_recent",
     "activity_year",
+    "activity_week",
     "experience",
     "tag_match",
     "recent_votes",
@@ -80,6 +82,7 @@ SIGNALS: Mapping[str, str] = {
     "profile": "profile",
     "activity_recent": "activity",
     "activity_year": "activity",
+    "activity_week": "activity",
     "experience": "activity",
     "tag_match": "topics",
     "recent_votes": "documents",
@@ -88,10 +91,12 @@ SIGNALS: Mapping[str, str] = {
 PEOPLE_MODELS = ("learned", *PEOPLE_FEATURES)
 #: Features with a unit (log counts): compared within a query by centring only.
 CENTRED_FEATURES = frozenset(
-    {"top10", "activity_recent", "activity_year", "experience", "tag_match"}
+    {"top10", "activity_recent", "activity_year", "activity_week", "experience", "tag_match"}
 )
 PEOPLE_SCALING = tuple("centre" if f in CENTRED_FEATURES else "z" for f in PEOPLE_FEATURES)
 CANDIDATES_PER_SOURCE = 50
+#: The activity half-lives (models.evidence.ACTIVITY_HALF_LIVES), in days.
+WEEK, MONTH, YEAR = ACTIVITY_HALF_LIVES
 #: The query's departments and topics are read off this many of its best documents.
 DEPARTMENT_DOCUMENTS = 20
 TOPIC_DOCUMENTS = 10
@@ -243,8 +248,9 @@ def people_candidates(
             "top10": _column_sums(present[: min(10, len(top))]),
             "model1": model1,
             "profile": profile,
-            "activity_recent": totals.recent[ACTIVITY_HALF_LIVES[0]] @ departments,
-            "activity_year": totals.recent[ACTIVITY_HALF_LIVES[1]] @ departments,
+            "activity_recent": totals.recent[MONTH] @ departments,
+            "activity_year": totals.recent[YEAR] @ departments,
+            "activity_week": totals.recent[WEEK] @ departments,
             "experience": totals.experience @ departments,
             "tag_match": _tag_match(
                 evidence, totals.tags, top[:TOPIC_DOCUMENTS], softmax[:TOPIC_DOCUMENTS]
@@ -393,11 +399,10 @@ def _recent_votes(
     """How recently and how much each person wrote on the query's best documents:
     Model 2's votes with each writing's weight decayed by its age (a year's half-life),
     counted from ``as_of`` when the query is of the past."""
-    half_life = ACTIVITY_HALF_LIVES[1]
-    recent = evidence.recent[half_life][top]
-    if as_of is not None and len(top):
-        recent = sparse.csr_array(recent.multiply(evidence.made_before(as_of)[top]))
-        weights = weights * evidence.activity_shift(as_of, half_life)[top]
+    if as_of is not None:
+        recent = evidence.recent_as_of(as_of, YEAR)[top]
+    else:
+        recent = evidence.recent[YEAR][top]
     return _column_sums(recent.multiply(weights[:, None]))
 
 

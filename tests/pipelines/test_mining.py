@@ -194,8 +194,8 @@ def test_activity_as_of_a_past_moment_counts_ages_from_it() -> None:
     ]
     assert index.totals(None).answers.tolist() == [0.0, 0.0, 1.0]
     now = index.totals(None)  # today's view: a is 365 days older than the newest document
-    expected_now = np.log1p(0.5 ** (365 / ACTIVITY_HALF_LIVES[1]))
-    assert now.recent[ACTIVITY_HALF_LIVES[1]].toarray()[0, index.departments["D"]] == (
+    expected_now = np.log1p(0.5 ** (365 / ACTIVITY_HALF_LIVES[-1]))
+    assert now.recent[ACTIVITY_HALF_LIVES[-1]].toarray()[0, index.departments["D"]] == (
         pytest.approx(expected_now, rel=1e-9)
     )
 
@@ -286,3 +286,24 @@ def test_mining_parameters_are_checked(tmp_path: Path) -> None:
     params.write_text("mining:\n  from_history: true\n")
     with pytest.raises(ConfigurationError, match="unknown mining parameter"):
         load_params(params)
+
+
+def test_activity_decades_before_the_newest_document_stays_finite() -> None:
+    """CACM spans 1958 to 1979: as of 1958, a 7-day half-life over 21 years would
+    overflow if ages were shifted from 1979 instead of counted from the moment."""
+    from models.config import RecommenderConfig
+    from models.evidence import ACTIVITY_HALF_LIVES, EvidenceIndex
+    from models.records import Person
+
+    documents = [
+        Document("old", "Old", "t", department="D", authors=("p",), created="1958-01-01"),
+        Document("new", "New", "t", department="D", authors=("q",), created="1979-12-01"),
+    ]
+    index = EvidenceIndex(
+        documents, [Person("p", "P"), Person("q", "Q")], RecommenderConfig().expertise.evidence
+    )
+    totals = index.totals(np.array([True, False]), datetime(1958, 1, 15))
+    for half_life in ACTIVITY_HALF_LIVES:
+        got = totals.recent[half_life].toarray()
+        assert np.isfinite(got).all()
+        assert got[0, index.departments["D"]] == pytest.approx(np.log1p(0.5 ** (14 / half_life)))
