@@ -126,14 +126,17 @@ def prepare(
     """Build a dataset's index and compute the candidates of its judged queries
     (queries of the past, mined judgments, as of their own time).
 
-    ``name`` names the collection (the folder's name if None)."""
+    ``name`` names the collection (if None, the folder's name, after ``mined:``
+    for mined judgments)."""
     dataset = load_dataset(dataset_dir)
     # The rankers are what is being learned: build without them.
     base = dataclasses.replace(config or RecommenderConfig(), fusion="rrf", people_model="model2")
     recommender = build_dataset(
         dataset_dir, config=base, model_path=model_path, cache_dir=cache_dir, progress=progress
     )
-    return collect(recommender, dataset, name or dataset_dir.name, progress=progress)
+    if name is None:
+        name = f"mined:{dataset_dir.name}" if dataset.as_of else dataset_dir.name
+    return collect(recommender, dataset, name, progress=progress)
 
 
 def collect(

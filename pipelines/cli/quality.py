@@ -156,7 +156,7 @@ def compare(
                     model_path=model,
                     cache_dir=cache_dir,
                     progress=bars,
-                    name=f"mined:{m.name}",
+                    name=f"mined:{m.name}",  # even a folder without as_of: learned from only
                 )
                 for m in mined or []
             ]
