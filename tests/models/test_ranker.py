@@ -9,7 +9,16 @@ import pytest
 from models.exceptions import ConfigurationError
 from models.expertise import PEOPLE_FEATURES
 from models.features import Features
-from models.ranker import LinearRanker, default_ranker, fit, query_weights, standardise
+from models.ranker import (
+    REGULARISATION_GRID,
+    LinearRanker,
+    choose_regularisation,
+    default_ranker,
+    fit,
+    ndcg_at,
+    query_weights,
+    standardise,
+)
 from models.retrieval import RESOURCE_FEATURES
 
 
@@ -87,3 +96,57 @@ def test_non_finite_weights_are_refused() -> None:
     }
     with pytest.raises(ConfigurationError, match="finite"):
         LinearRanker.from_dict(data)
+
+
+def _contrast_groups(queries: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Relevance is a small difference between two nearly equal features: only a
+    weak penalty lets the ranker weigh them against each other."""
+    rng = np.random.default_rng(seed)
+    groups = []
+    for _ in range(queries):
+        shared = rng.normal(size=40) * 10
+        small = rng.normal(size=40)
+        features = np.column_stack([shared + small, shared])
+        grades = (small > 1.2).astype(np.int64)
+        grades[0], features[0, 0] = 1, shared[0] + 2.5
+        groups.append((features, grades))
+    return groups
+
+
+def test_the_regularisation_is_chosen_on_held_out_training_queries() -> None:
+    groups = _contrast_groups(60)
+    chosen = choose_regularisation("resources", ("a", "b"), groups, seed=0)
+    assert chosen == max(REGULARISATION_GRID)
+    weak = fit("resources", ("a", "b"), groups, regularisation=chosen)
+    assert weak.weights[0] > 0 > weak.weights[1]  # the contrast, learned
+    held_out = _contrast_groups(30, seed=1)
+
+    def mean_ndcg(strength: float) -> float:
+        ranker = fit("resources", ("a", "b"), groups, regularisation=strength)
+        return float(np.mean([ndcg_at(m @ np.asarray(ranker.weights), g) for m, g in held_out]))
+
+    assert mean_ndcg(chosen) > mean_ndcg(min(REGULARISATION_GRID)) + 0.05
+
+
+def test_a_perfect_signal_ties_and_keeps_the_strongest_penalty() -> None:
+    rng = np.random.default_rng(1)
+    groups = []
+    for _ in range(30):
+        features = rng.normal(size=(20, 1))
+        grades = np.zeros(20, dtype=np.int64)
+        grades[np.argmax(features[:, 0])] = 1
+        groups.append((features, grades))
+    # one feature: every strength ranks each query perfectly
+    assert choose_regularisation("people", ("signal",), groups) == min(REGULARISATION_GRID)
+
+
+def test_too_few_queries_keep_the_default_regularisation() -> None:
+    groups = _contrast_groups(5)
+    assert choose_regularisation("resources", ("a", "b"), groups, default=0.7) == 0.7
+
+
+def test_ndcg_of_a_ranking() -> None:
+    grades = np.array([0, 2, 1], dtype=np.int64)
+    assert ndcg_at(np.array([0.0, 2.0, 1.0]), grades) == pytest.approx(1.0)
+    worst = (1 / np.log2(3) + 3 / np.log2(4)) / (3 + 1 / np.log2(3))
+    assert ndcg_at(np.array([2.0, 0.0, 1.0]), grades) == pytest.approx(worst)
