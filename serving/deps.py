@@ -32,16 +32,22 @@ def get_settings(request: Request) -> Settings:
 def get_recommender(
     request: Request, state: Annotated[IndexState, Depends(get_state)]
 ) -> Recommender:
-    """The loaded recommender, with every privacy request applied; 503 while there is none."""
-    if state.recommender is None:
+    """The loaded recommender, with every privacy request applied; 503 while there is none.
+
+    The request keeps what it was served (``request.state.served``) to its end,
+    whatever a reload swaps in meanwhile.
+    """
+    served = state.served
+    if served is None:
         if state.error:
             raise ServiceUnavailable(state.error, retry=False)
         raise ServiceUnavailable(
             "the index is still loading; try again in a few seconds", retry=True
         )
+    request.state.served = served
     privacy: PrivacySync = request.app.state.privacy
-    privacy.refresh(state.recommender)
-    return state.recommender
+    privacy.refresh(served.recommender)
+    return served.recommender
 
 
 def get_store(request: Request) -> Store:

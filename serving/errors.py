@@ -21,6 +21,7 @@ from models.exceptions import (
 )
 from pipelines.exceptions import DuplicateKeyError, StoreUnavailableError
 from serving.limits import RateLimited
+from serving.state import ReloadError
 
 log = logging.getLogger("whoknows.serving")
 
@@ -57,6 +58,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (Forbidden, 403),
     (RateLimited, 429),
     (DuplicateKeyError, 409),
+    (ReloadError, 409),
     (ServiceUnavailable, 503),
     (StoreUnavailableError, 503),
     (ArtifactError, 503),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 
 from models.recommender import Recommender
@@ -45,8 +46,11 @@ class PrivacySync:
         self.clock = clock
         self._lock = threading.Lock()
         self._checked = float("-inf")
-        # person id hash -> id, for the recommender last seen: hashed once per index
-        self._ids: tuple[Recommender, dict[str, str]] | None = None
+        # person id hash -> id, per index served: hashed once per index, and kept
+        # no longer than the index itself (a reload frees the old one)
+        self._ids: weakref.WeakKeyDictionary[Recommender, dict[str, str]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def prepare(self, recommender: Recommender) -> None:
         """At load: record the profile opt-outs, then hide everyone suppressed."""
@@ -84,7 +88,8 @@ class PrivacySync:
 
     def _hashed(self, recommender: Recommender) -> dict[str, str]:
         """The index's people by the hash under which privacy requests name them."""
-        if self._ids is None or self._ids[0] is not recommender:
+        ids = self._ids.get(recommender)
+        if ids is None:
             ids = {person_hash(p.id): p.id for p in recommender.people}
-            self._ids = (recommender, ids)
-        return self._ids[1]
+            self._ids[recommender] = ids
+        return ids

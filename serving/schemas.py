@@ -263,6 +263,15 @@ class FeedbackOut(BaseModel):
     status: Literal["recorded"] = "recorded"
 
 
+class ReloadOut(BaseModel):
+    """What POST /v1/admin/reload did."""
+
+    index_version: str = Field(description="The version now served.")
+    previous_version: str | None = Field(description="The version served before.")
+    changed: bool = Field(description="False if the index on disk was the one already served.")
+    seconds: float = Field(description="How long loading the new index took.")
+
+
 class PrivacyOut(BaseModel):
     """A privacy request was carried out."""
 

@@ -1,7 +1,13 @@
-"""The index the service answers from, loaded in the background at start-up.
+"""The index the service answers from, loaded in the background at start-up,
+and reloaded without downtime on request.
 
 Loading takes seconds (the encoder and the vectors); meanwhile /healthz answers
 and /readyz says 503, so an orchestrator neither kills nor routes to the process.
+
+What is served (the recommender and its topics) is one immutable ``Served``
+value, replaced in a single assignment: a request takes it once, when it starts,
+and finishes on it even if a reload swaps in a new index meanwhile; the old index
+is freed when the last such request ends.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from models.exceptions import WhoknowsError
@@ -19,6 +26,30 @@ from serving.config import Settings
 from serving.insights import Topics, load_topics
 
 log = logging.getLogger("whoknows.serving")
+
+
+class ReloadError(WhoknowsError):
+    """A reload could not happen: another is running, or the new index would not load
+    (the service goes on answering from the index it had; HTTP 409)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The recommender being served and its expertise map's topics (or why not)."""
+
+    recommender: Recommender
+    topics: Topics | None = None
+    topics_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reloaded:
+    """What a reload did."""
+
+    previous_version: str | None
+    index_version: str
+    changed: bool
+    seconds: float
 
 
 class IndexState:
@@ -35,16 +66,33 @@ class IndexState:
         recommender: Recommender | None = None,
         prepare: Callable[[Recommender], None] | None = None,
     ) -> None:
-        self.recommender: Recommender | None = None
+        self.served: Served | None = None
         self.error: str | None = None
-        self.topics: Topics | None = None
-        self.topics_error: str | None = None
         self._prepare = prepare or (lambda recommender: None)
         self._ready = threading.Event()
+        self._reloading = threading.Lock()
         if recommender is not None:
             self._prepare(recommender)
-            self.recommender = recommender
+            self.served = Served(recommender)
             self._ready.set()
+
+    @property
+    def recommender(self) -> Recommender | None:
+        """The recommender being served, if any."""
+        served = self.served
+        return None if served is None else served.recommender
+
+    @property
+    def topics(self) -> Topics | None:
+        """The served index's topics, once computed."""
+        served = self.served
+        return None if served is None else served.topics
+
+    @property
+    def topics_error(self) -> str | None:
+        """Why the served index has no topics, if it cannot have them."""
+        served = self.served
+        return None if served is None else served.topics_error
 
     @property
     def status(self) -> str:
@@ -67,44 +115,89 @@ class IndexState:
         return thread
 
     def load_topics(self, recommender: Recommender, directory: Path | None) -> None:
-        """Read (or fit) the expertise map's topics of a loaded index; on failure, keep
+        """Read (or fit) the expertise map's topics of the served index; on failure, keep
         why, for GET /v1/insights/topics to say (the rest of the service is unaffected)."""
+        topics, error = _topics_of(recommender, directory)
+        served = self.served
+        if served is not None and served.recommender is recommender:
+            self.served = Served(recommender, topics, error)
+
+    def reload(self, settings: Settings) -> Reloaded:
+        """Load the configured index (or the registered model's alias) again and serve
+        it, with its topics, in one swap; requests in flight finish on the old one.
+
+        Raises:
+            ReloadError: another reload is running, or the index cannot be loaded;
+                the service keeps serving what it had.
+        """
+        if not self._reloading.acquire(blocking=False):
+            raise ReloadError("a reload is already running; try again when it has finished")
         try:
-            topics = load_topics(recommender, directory)
-            topics.map_for(recommender, None)  # reads the index's words once, not on a request
-            self.topics = topics
-        except WhoknowsError as exc:
-            log.error("the expertise map is unavailable: %s", exc)
-            self.topics_error = f"the expertise map is unavailable: {exc}"
-        except Exception as exc:  # a loader thread must never die silently
-            log.exception("unexpected error while loading the topics")
-            self.topics_error = f"the expertise map is unavailable: {exc}"
+            started = time.perf_counter()
+            previous = self.recommender
+            try:
+                recommender = self._read(settings)
+            except WhoknowsError as exc:
+                log.error("reload failed, still serving the index it had: %s", exc)
+                still = previous.index_version if previous is not None else "nothing"
+                raise ReloadError(
+                    f"the new index could not be loaded ({exc}); still serving {still}"
+                ) from exc
+            if previous is not None and recommender.index_version == previous.index_version:
+                return Reloaded(previous.index_version, previous.index_version, False, 0.0)
+            topics, error = _topics_of(recommender, settings.topics_dir)
+            self.served = Served(recommender, topics, error)
+            self.error = None
+            self._ready.set()
+            seconds = time.perf_counter() - started
+            log.info(
+                "reloaded: serving index %s (was %s), loaded in %.1f s",
+                recommender.index_version,
+                previous.index_version if previous is not None else "nothing",
+                seconds,
+            )
+            return Reloaded(
+                previous.index_version if previous is not None else None,
+                recommender.index_version,
+                True,
+                seconds,
+            )
+        finally:
+            self._reloading.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading has finished (either way); False on timeout."""
         return self._ready.wait(timeout)
 
+    def _read(self, settings: Settings) -> Recommender:
+        """The configured index, loaded and prepared (privacy requests applied)."""
+        index_dir, encoder = settings.index_dir, settings.encoder_path
+        if settings.model_uri is not None:
+            log.info("fetching %s from %s", settings.model_uri, settings.mlflow_tracking_uri)
+            files = fetch(settings.model_uri, settings.cache_dir, settings.mlflow_tracking_uri)
+            index_dir, encoder = files.index, encoder or files.encoder
+        if index_dir is None:
+            raise ReloadError("no index configured: set WHOKNOWS_INDEX_DIR or WHOKNOWS_MODEL_URI")
+        log.info("loading index %s", index_dir)
+        recommender = Recommender.load(index_dir, model_path=encoder)
+        self._prepare(recommender)
+        return recommender
+
     def _load(self, settings: Settings) -> None:
         started = time.perf_counter()
-        index_dir, encoder = settings.index_dir, settings.encoder_path
         try:
-            if settings.model_uri is not None:
-                log.info("fetching %s from %s", settings.model_uri, settings.mlflow_tracking_uri)
-                files = fetch(settings.model_uri, settings.cache_dir, settings.mlflow_tracking_uri)
-                index_dir, encoder = files.index, encoder or files.encoder
-            assert index_dir is not None
-            log.info("loading index %s", index_dir)
-            recommender = Recommender.load(index_dir, model_path=encoder)
-            self._prepare(recommender)
+            recommender = self._read(settings)
         except WhoknowsError as exc:
             log.error("cannot load the index: %s", exc)
             self.fail(str(exc))
             return
         except Exception as exc:  # a loader thread must never die silently
-            log.exception("unexpected error while loading %s", index_dir or settings.model_uri)
+            log.exception(
+                "unexpected error while loading %s", settings.index_dir or settings.model_uri
+            )
             self.fail(f"unexpected error while loading the index: {exc}")
             return
-        self.recommender = recommender
+        self.served = Served(recommender)
         self._ready.set()
         counts = recommender.manifest.counts
         log.info(
@@ -115,3 +208,19 @@ class IndexState:
             counts.get("people", 0),
         )
         self.load_topics(recommender, settings.topics_dir)
+
+
+def _topics_of(
+    recommender: Recommender, directory: Path | None
+) -> tuple[Topics | None, str | None]:
+    """The topics of an index, or why there are none (logged)."""
+    try:
+        topics = load_topics(recommender, directory)
+        topics.map_for(recommender, None)  # reads the index's words once, not on a request
+        return topics, None
+    except WhoknowsError as exc:
+        log.error("the expertise map is unavailable: %s", exc)
+        return None, f"the expertise map is unavailable: {exc}"
+    except Exception as exc:  # a loader thread must never die silently
+        log.exception("unexpected error while loading the topics")
+        return None, f"the expertise map is unavailable: {exc}"

@@ -1,5 +1,5 @@
-"""Privacy requests and analytics: opt-out, erasure, GET /v1/analytics (and its series
-over time), the knowledge-gap queue."""
+"""Privacy requests, analytics and index reloads: opt-out, erasure, GET /v1/analytics
+(and its series over time), the knowledge-gap queue, POST /v1/admin/reload."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from models.exceptions import InvalidQueryError, UnknownPersonError
 from pipelines.store.gaps import QUEUE_LENGTH
 from pipelines.store.records import as_utc, utcnow
 from pipelines.store.store import MAX_BUCKETS
-from serving.deps import AdminDep, CallerDep, RecommenderDep, SettingsDep, StoreDep
+from serving.deps import AdminDep, CallerDep, RecommenderDep, SettingsDep, StateDep, StoreDep
 from serving.errors import Forbidden
 from serving.insight_schemas import AnalyticsSeriesOut, GapEntryOut, GapQueueOut
-from serving.schemas import AnalyticsOut, PrivacyOut, Problem
+from serving.schemas import AnalyticsOut, PrivacyOut, Problem, ReloadOut
 
 router = APIRouter(prefix="/v1", tags=["privacy and analytics"])
 
@@ -35,6 +35,31 @@ FromQuery = Annotated[
 ToQuery = Annotated[
     datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
 ]
+
+
+@router.post(
+    "/admin/reload",
+    response_model=ReloadOut,
+    responses={**_ERRORS, 409: {"model": Problem}},
+    tags=["operations"],
+)
+def reload(_admin: AdminDep, state: StateDep, settings: SettingsDep) -> ReloadOut:
+    """Serve the index again from where it was loaded (WHOKNOWS_INDEX_DIR, or the
+    registered model's alias, fetched again), without a restart (admin).
+
+    The new index is loaded while the old one keeps answering; then both the
+    index and its expertise map are swapped at once. Requests already running
+    finish on the old index, none fails, and the old one is freed when they end.
+    409 if another reload is running or the new index cannot be loaded (the
+    service goes on serving the old one).
+    """
+    done = state.reload(settings)
+    return ReloadOut(
+        index_version=done.index_version,
+        previous_version=done.previous_version,
+        changed=done.changed,
+        seconds=round(done.seconds, 3),
+    )
 
 
 @router.post("/people/{person_id:path}/opt-out", response_model=PrivacyOut, responses=_ERRORS)

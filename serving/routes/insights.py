@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
 from models.mentoring import MAX_MATCHES, matches
-from serving.deps import CallerDep, ExposureDep, RecommenderDep, SettingsDep, StateDep, StoreDep
+from serving.deps import CallerDep, ExposureDep, RecommenderDep, SettingsDep, StoreDep
 from serving.errors import ServiceUnavailable
 from serving.insight_schemas import ExpertiseMapOut, MatchesOut
 from serving.insights import Topics
 from serving.schemas import Problem
+from serving.state import Served
 
 router = APIRouter(prefix="/v1", tags=["across functions"])
 
@@ -31,15 +32,17 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def get_topics(state: StateDep, _recommender: RecommenderDep) -> Topics:
-    """The served index's topics; 503 while they are computed, or if they cannot be."""
-    if state.topics is None:
-        if state.topics_error:
-            raise ServiceUnavailable(state.topics_error, retry=False)
+def get_topics(request: Request, _recommender: RecommenderDep) -> Topics:
+    """The topics of the index this request is served from; 503 while they are
+    computed, or if they cannot be."""
+    served: Served = request.state.served
+    if served.topics is None:
+        if served.topics_error:
+            raise ServiceUnavailable(served.topics_error, retry=False)
         raise ServiceUnavailable(
             "the expertise map is being computed; try again in a few seconds", retry=True
         )
-    return state.topics
+    return served.topics
 
 
 TopicsDep = Annotated[Topics, Depends(get_topics)]

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from models.recommender import Recommender
 from serving.limits import install_body_limit
 from serving.metrics import install_metrics
-from serving.state import IndexState
+from serving.state import IndexState, Served
 
 REQUESTS = "whoknows_http_requests_total"
 
@@ -154,7 +154,7 @@ def test_the_index_gauges_are_read_at_scrape_time(app: FastAPI, client: TestClie
         manifest=SimpleNamespace(counts={"documents": 3, "people": 2, "passages": 7}),
         index_version="v-one",
     )
-    app.state.index.recommender = loaded
+    app.state.index.served = Served(loaded)  # type: ignore[arg-type]
     assert samples(client, "whoknows_index_ready") == {(): 1}
     assert samples(client, "whoknows_index_documents") == {(): 3}
     assert samples(client, "whoknows_index_people") == {(): 2}
