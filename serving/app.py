@@ -8,6 +8,7 @@ Run it with ``whoknows serve --index DIR``, or with uvicorn directly::
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -81,9 +82,12 @@ def create_app(
                 log.error(problem)
             else:
                 state.load_in_background(settings)
+        stop_watching = threading.Event()
+        state.watch(settings, stop_watching)
         try:
             yield
         finally:
+            stop_watching.set()
             if store is None and opened is not None:
                 opened.close()
 

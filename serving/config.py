@@ -65,6 +65,9 @@ class Settings(BaseSettings):
             confirmation of a feedback button is posted there).
         public_url: the service's address as people reach it (links in chat answers);
             by default the address the request came to.
+        watch_seconds: how often to look whether the index directory holds a new
+            build, and reload it if so (every worker of ``--workers N`` does);
+            0 (the default) does not watch: reload with POST /v1/admin/reload.
     """
 
     model_config = SettingsConfigDict(env_prefix="WHOKNOWS_", env_file=".env", extra="ignore")
@@ -98,6 +101,7 @@ class Settings(BaseSettings):
     chat_limit: int = Field(default=3, ge=1, le=10)
     slack_response_url_prefix: str = "https://hooks.slack.com/"
     public_url: str | None = None
+    watch_seconds: float = Field(default=0.0, ge=0.0)
 
     @field_validator("frame_ancestors")
     @classmethod

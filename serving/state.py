@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from models.artifact import Manifest
 from models.exceptions import WhoknowsError
 from models.recommender import Recommender
 from pipelines.registry import fetch
@@ -164,6 +165,37 @@ class IndexState:
             )
         finally:
             self._reloading.release()
+
+    def watch(self, settings: Settings, stop: threading.Event) -> threading.Thread | None:
+        """Every ``settings.watch_seconds``, reload if the index directory holds
+        another build than the one served, until ``stop`` is set (None: not watching,
+        or no directory to watch)."""
+        if settings.watch_seconds <= 0 or settings.index_dir is None:
+            return None
+        directory = settings.index_dir
+
+        def look() -> None:
+            while not stop.wait(settings.watch_seconds):
+                served = self.recommender
+                try:
+                    version = Manifest.read(directory).index_version
+                except WhoknowsError:
+                    continue  # being replaced, or broken: the served index stays
+                if self.status == "loading" or (
+                    served is not None and version == served.index_version
+                ):
+                    continue
+                try:
+                    self.reload(settings)
+                except ReloadError as exc:
+                    log.warning("the index directory changed but was not reloaded: %s", exc)
+                except Exception:  # a watcher thread must never die silently
+                    log.exception("unexpected error while reloading %s", directory)
+
+        thread = threading.Thread(target=look, name="whoknows-index-watcher", daemon=True)
+        thread.start()
+        log.info("watching %s for a new build every %.1f s", directory, settings.watch_seconds)
+        return thread
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until loading has finished (either way); False on timeout."""

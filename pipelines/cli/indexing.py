@@ -213,6 +213,15 @@ def serve(
             "with each). uvicorn restarts one that dies.",
         ),
     ] = 1,
+    watch: Annotated[
+        float | None,
+        typer.Option(
+            "--watch",
+            min=0.0,
+            help="Every this many seconds, reload the index directory if it holds a new "
+            "build (each worker does). Default: WHOKNOWS_WATCH_SECONDS, else not watching.",
+        ),
+    ] = None,
     encoder: EncoderOption = None,
     log_level: Annotated[str, typer.Option(help="Log level.")] = "info",
 ) -> None:
@@ -255,6 +264,8 @@ def serve(
         settings = Settings(
             index_dir=index, model_uri=model, encoder_path=encoder, topics_dir=topics
         )
+        if watch is not None:  # typed: wins over the environment
+            settings = settings.model_copy(update={"watch_seconds": watch})
     except ValidationError as exc:
         problems = "; ".join(
             f"WHOKNOWS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"

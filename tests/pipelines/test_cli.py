@@ -179,6 +179,24 @@ def test_serve_prefers_what_is_typed_over_the_environment(
     assert served[1].index_dir == tmp_path and served[1].model_uri is None
 
 
+def test_serve_watches_the_index_directory_when_asked(
+    served: list[Settings], tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app, ["serve", "--index", str(tmp_path)], env={"WHOKNOWS_WATCH_SECONDS": "5"}
+    )
+    assert result.exit_code == 0, result.output
+    typed = runner.invoke(
+        app,
+        ["serve", "--index", str(tmp_path), "--watch", "2.5"],
+        env={"WHOKNOWS_WATCH_SECONDS": "5"},
+    )
+    assert typed.exit_code == 0, typed.output
+    assert [s.watch_seconds for s in served] == [5.0, 2.5]
+    refused = runner.invoke(app, ["serve", "--index", str(tmp_path), "--watch", "-1"])
+    assert refused.exit_code == 2
+
+
 def test_a_typed_index_beats_a_model_in_dotenv(served: list[Settings], tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("WHOKNOWS_MODEL_URI=models:/whoknows@champion\n")
     result = runner.invoke(app, ["serve", "--index", str(tmp_path)])

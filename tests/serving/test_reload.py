@@ -148,3 +148,30 @@ def test_one_reload_at_a_time(served: Served, tiny: Recommender) -> None:
     # the second either found the first running (409) or found nothing new to load (200)
     assert sorted(results) in ([200, 200], [200, 409])
     assert _version(served.client) == tiny.index_version
+
+
+def test_a_watched_directory_is_reloaded_by_itself(
+    sample_index: Path, tmp_path: Path, tiny: Recommender
+) -> None:
+    directory = tmp_path / "index"
+    shutil.copytree(sample_index, directory)
+    settings = Settings(index_dir=directory, anonymous=True, rate_limit=0, watch_seconds=0.2)
+    with TestClient(create_app(settings, store=Store("sqlite://")), client=LOOPBACK) as client:
+        state: IndexState = client.app.state.index  # type: ignore[attr-defined]
+        assert state.wait(120)
+        before = _version(client)
+        tiny.save(directory)
+        deadline = time.monotonic() + 120
+        while _version(client) == before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _version(client) == tiny.index_version
+        found = client.post("/v1/recommendations", json={"query": "roof tiles"})
+        assert found.status_code == 200
+        assert found.json()["resources"][0]["id"] in {d.id for d in tiny.documents}
+
+
+def test_without_watching_a_new_build_waits_for_a_reload(served: Served, tiny: Recommender) -> None:
+    before = _version(served.client)
+    tiny.save(served.directory)
+    time.sleep(1.0)
+    assert _version(served.client) == before
