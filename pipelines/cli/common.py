@@ -112,6 +112,10 @@ def _plain_progress() -> Callable[[str, int, int], None]:
     return update
 
 
+PeopleOption = Annotated[
+    list[Path] | None,
+    typer.Option("--people", "-p", help="People as JSONL or CSV. Repeatable."),
+]
 DatasetsArgument = Annotated[
     list[Path], typer.Argument(help="Dataset folders (documents, people, queries, qrels).")
 ]

@@ -22,6 +22,7 @@ from pipelines.cli.common import (
     CacheOption,
     EncoderOption,
     ParamsOption,
+    PeopleOption,
     TrackOption,
     console,
     encoder_of,
@@ -39,10 +40,6 @@ DocumentsOption = Annotated[
         help="JSONL file (normalised format), folder of .md/.txt/.html/.pdf, "
         "or one such file. Repeatable.",
     ),
-]
-PeopleOption = Annotated[
-    list[Path] | None,
-    typer.Option("--people", "-p", help="People as JSONL or CSV. Repeatable."),
 ]
 StrictOption = Annotated[
     bool, typer.Option("--strict", help="Fail (exit 1) if any record or file is skipped.")

@@ -19,6 +19,7 @@ from pipelines.cli.common import (
     DatasetsArgument,
     EncoderOption,
     ParamsOption,
+    PeopleOption,
     TrackOption,
     console,
     encoder_of,
@@ -308,10 +309,7 @@ def mine_judgments(
         ),
     ],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the judgments.")],
-    people: Annotated[
-        list[Path] | None,
-        typer.Option("--people", "-p", help="People as JSONL or CSV. Repeatable."),
-    ] = None,
+    people: PeopleOption = None,
     raw: Annotated[
         Path | None,
         typer.Option(

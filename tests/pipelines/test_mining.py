@@ -273,37 +273,3 @@ def test_build_fits_its_rankers_on_its_own_history(tmp_path: Path, cache_dir: Pa
     assert how["fitted"] == [] and "fewer than 100000" in how["kept"]["people"]
     shipped = json.loads((again / "ranker-people.json").read_text(encoding="utf-8"))
     assert shipped["weights"] == default_ranker("people").to_dict()["weights"]
-
-
-def test_mining_parameters_are_checked(tmp_path: Path) -> None:
-    from models.exceptions import ConfigurationError
-    from pipelines.params import load_params
-
-    params = tmp_path / "params.yaml"
-    params.write_text("mining:\n  max_judgments: 0\n")
-    with pytest.raises(ConfigurationError, match="mining.max_judgments must be a whole number"):
-        load_params(params)
-    params.write_text("mining:\n  from_history: true\n")
-    with pytest.raises(ConfigurationError, match="unknown mining parameter"):
-        load_params(params)
-
-
-def test_activity_decades_before_the_newest_document_stays_finite() -> None:
-    """CACM spans 1958 to 1979: as of 1958, a 7-day half-life over 21 years would
-    overflow if ages were shifted from 1979 instead of counted from the moment."""
-    from models.config import RecommenderConfig
-    from models.evidence import ACTIVITY_HALF_LIVES, EvidenceIndex
-    from models.records import Person
-
-    documents = [
-        Document("old", "Old", "t", department="D", authors=("p",), created="1958-01-01"),
-        Document("new", "New", "t", department="D", authors=("q",), created="1979-12-01"),
-    ]
-    index = EvidenceIndex(
-        documents, [Person("p", "P"), Person("q", "Q")], RecommenderConfig().expertise.evidence
-    )
-    totals = index.totals(np.array([True, False]), datetime(1958, 1, 15))
-    for half_life in ACTIVITY_HALF_LIVES:
-        got = totals.recent[half_life].toarray()
-        assert np.isfinite(got).all()
-        assert got[0, index.departments["D"]] == pytest.approx(np.log1p(0.5 ** (14 / half_life)))

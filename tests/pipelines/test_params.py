@@ -34,13 +34,20 @@ def test_relative_paths_are_read_from_the_params_folder(tmp_path: Path) -> None:
     assert loaded.config.people_ranker == str(tmp_path / "people.json")
 
 
-def test_unknown_or_wrong_parameters_are_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("train:\n  epoch: 2\n", "unknown train parameter.*epoch"),
+        ("seed: two\n", "seed must be a whole number"),
+        ("mining:\n  max_judgments: 0\n", "mining.max_judgments must be a whole number"),
+        ("mining:\n  rankers_from_history: 1\n", "rankers_from_history must be true or false"),
+        ("mining:\n  from_history: true\n", "unknown mining parameter"),
+    ],
+)
+def test_unknown_or_wrong_parameters_are_named(tmp_path: Path, text: str, message: str) -> None:
     params = tmp_path / "params.yaml"
-    params.write_text("train:\n  epoch: 2\n")
-    with pytest.raises(ConfigurationError, match="unknown train parameter.*epoch"):
-        load_params(params)
-    params.write_text("seed: two\n")
-    with pytest.raises(ConfigurationError, match="seed must be a whole number"):
+    params.write_text(text)
+    with pytest.raises(ConfigurationError, match=message):
         load_params(params)
 
 
