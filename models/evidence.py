@@ -129,7 +129,6 @@ class EvidenceIndex:
                         strength_then, first_then = dated.get(key, (0.0, _days(when)))
                         dated[key] = (strength_then + strength, min(first_then, _days(when)))
                         for half_life, cells in recent.items():
-                            key = (row, person)
                             cells[key] = cells.get(key, 0.0) + strength * 0.5 ** (age / half_life)
             for person, (weight, _) in best.items():
                 evidence[(row, person)] = weight

@@ -37,7 +37,8 @@ class HistoryFit:
     Attributes:
         counts: what was mined (pipelines.mining.Mining.counts).
         fitted: the rankers now fitted on history, by task.
-        kept: the tasks that kept the shipped ranker, with why.
+        kept: the tasks that kept the ranker of the configuration (shipped, or
+            named in params.yaml), with why.
         seconds: wall time of mining and fitting.
     """
 

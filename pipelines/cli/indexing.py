@@ -385,7 +385,7 @@ def _built(out_dir: Path, recommender: object, seconds: float, track: bool) -> N
     if history.is_file():
         how = json.loads(history.read_text(encoding="utf-8"))
         mined = how["mined"]
-        kept = "; ".join(f"{task} shipped ({why})" for task, why in how["kept"].items())
+        kept = "; ".join(f"{task} kept as configured ({why})" for task, why in how["kept"].items())
         console.print(
             f"rankers from history: {mined['queries']:,} mined queries "
             f"({mined['people_queries']:,} people, {mined['resource_queries']:,} resources); "
