@@ -150,3 +150,16 @@ def ask(page: Any, question: str) -> None:
     component(page).locator("input[type=search]").fill(question)
     component(page).locator("input[type=search]").press("Enter")
     component(page).locator("li.card").first.wait_for(timeout=20_000)
+
+
+def serious_violations(page: Any) -> list[tuple[str, str, int]]:
+    """axe-core's serious and critical accessibility violations on the page as it is
+    now: (rule, impact, how many elements)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        (v["id"], v["impact"], len(v["nodes"]))
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

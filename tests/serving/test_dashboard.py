@@ -20,7 +20,7 @@ import pytest
 from models.recommender import Recommender
 from pipelines.store import FeedbackEvent, LoggedItem, RecommendationLog
 from pipelines.store.records import utcnow
-from tests.browser import Site, chromium, running_site
+from tests.browser import Site, chromium, running_site, serious_violations
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -137,16 +137,9 @@ def test_a_key_that_is_not_an_admin_s_is_told_so(browser: Any, site: Site) -> No
 
 
 def test_no_serious_accessibility_violation(browser: Any, site: Site) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
     page = open_dashboard(browser, site)
     page.locator("figure.chart summary").first.click()
-    results = Axe().run(page)
-    serious = [
-        (v["id"], v["impact"], len(v["nodes"]))
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page)
     assert serious == [], serious
     page.context.close()
 

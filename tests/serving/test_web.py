@@ -22,7 +22,7 @@ from sqlalchemy import select
 from models.recommender import Recommender
 from pipelines.store.schema import feedback
 from serving.limits import RateLimiter
-from tests.browser import Site, chromium, component, running_site
+from tests.browser import Site, chromium, component, running_site, serious_violations
 from tests.browser import ask as browser_ask
 from tests.conftest import ROOT
 
@@ -134,26 +134,15 @@ def test_the_same_flow_with_the_keyboard_alone(page: Any, site: Site) -> None:
 
 
 def test_no_serious_accessibility_violation(page: Any, site: Site) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
     page.goto(site.host_page())
     ask(page)
     component(page).locator("summary").first.click()
-    results = Axe().run(page)
-    serious = [
-        (v["id"], v["impact"], len(v["nodes"]))
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page)
     assert serious == [], serious
     component(page).locator("button.link").first.click()
     component(page).locator("dialog[open]").wait_for()
-    with_dialog = Axe().run(page)
-    assert not [
-        v["id"]
-        for v in with_dialog.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    with_dialog = serious_violations(page)
+    assert with_dialog == [], with_dialog
 
 
 @pytest.mark.parametrize(("name", "width", "height"), [("desktop", 1280, 900), ("phone", 390, 844)])
