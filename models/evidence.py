@@ -137,9 +137,7 @@ class EvidenceIndex:
                 tags.setdefault(tag, len(tags))
         shape = (len(documents), len(people))
         self.evidence = _sparse(evidence, shape)
-        totals = np.asarray(self.evidence.sum(axis=1)).ravel()
-        inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
-        self.shares = sparse.csr_array(self.evidence.multiply(inverse[:, None]))
+        self.shares = row_shares(self.evidence)
         self.writing = _sparse(writing, shape)
         self._written = _sparse(written, shape)
         # Dated writing: its strength, and when it was first written (the same cells).
@@ -236,6 +234,13 @@ class _Totals:
             answers=_allowed_sums(_before(index.answers, made), allowed),
             accepted=_allowed_sums(_before(index.accepted, made), allowed),
         )
+
+
+def row_shares(matrix: sparse.csr_array) -> sparse.csr_array:
+    """Each row divided by its sum (an empty row stays empty): p(person | document)."""
+    totals = np.asarray(matrix.sum(axis=1)).ravel()
+    inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+    return sparse.csr_array(matrix.multiply(inverse[:, None]))
 
 
 def _before(matrix: sparse.csr_array, made: sparse.csr_array | None) -> sparse.csr_array:

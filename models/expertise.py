@@ -46,7 +46,7 @@ import numpy as np
 from scipy import sparse
 
 from models.arrays import Ids, Mask, Matrix, Vectors
-from models.evidence import ACTIVITY_HALF_LIVES, EvidenceConfig, EvidenceIndex
+from models.evidence import ACTIVITY_HALF_LIVES, EvidenceConfig, EvidenceIndex, row_shares
 from models.exceptions import ConfigurationError
 from models.features import Features
 from models.ranker import LinearRanker
@@ -201,19 +201,12 @@ def people_candidates(
     else:
         scaled = softmax = z
     # A query of the past sees only the contributions made before it.
-    made = evidence.made_before(as_of)[top] if as_of is not None else None
+    made = evidence.made_before(as_of) if as_of is not None else None
     weights = evidence.evidence[top]
     shares = evidence.shares[top]
     if made is not None:
-        weights = sparse.csr_array(weights.multiply(made))
-        totals_per_document = np.asarray(weights.sum(axis=1)).ravel()
-        inverse = np.divide(
-            1.0,
-            totals_per_document,
-            out=np.zeros_like(totals_per_document),
-            where=totals_per_document > 0,
-        )
-        shares = sparse.csr_array(weights.multiply(inverse[:, None]))
+        weights = sparse.csr_array(weights.multiply(made[top]))
+        shares = row_shares(weights)
     present = sparse.csr_array(weights > 0).astype(np.float64)
     count = _column_sums(present)
     combsum = _column_sums(weights.multiply(scaled[:, None]))
@@ -232,8 +225,8 @@ def people_candidates(
     if filtered:
         assert documents is not None
         writing = evidence.writing
-        if as_of is not None:
-            writing = sparse.csr_array(writing.multiply(evidence.made_before(as_of)))
+        if made is not None:
+            writing = sparse.csr_array(writing.multiply(made))
         model1 = writing[documents].T @ ranking.lexical_scores[documents].astype(np.float64)
     else:
         model1 = evidence.lexical.scores(query).astype(np.float64)
