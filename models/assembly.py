@@ -20,7 +20,13 @@ from models.arrays import Progress
 from models.artifact import Manifest
 from models.config import RecommenderConfig
 from models.embeddings import Embeddings
-from models.encoder import Encoder, check_compatible, encoder_entry, recorded_model_path
+from models.encoder import (
+    Encoder,
+    check_compatible,
+    encoder_entry,
+    recorded_backend,
+    recorded_model_path,
+)
 from models.evidence import EvidenceIndex
 from models.exceptions import ArtifactFormatError, ConfigurationError
 from models.index import create_index
@@ -168,7 +174,10 @@ def read(
     """
     manifest = Manifest.read(directory)
     if encoder is None:
-        encoder = Encoder(model_path or recorded_model_path(manifest.encoder))
+        encoder = Encoder(
+            model_path or recorded_model_path(manifest.encoder),
+            backend=recorded_backend(manifest.encoder),
+        )
     check_compatible(manifest.encoder, encoder, directory)
     for _attempt in range(3):
         config = RecommenderConfig.from_dict(manifest.params)

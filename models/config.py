@@ -20,6 +20,7 @@ from models.evidence import EvidenceConfig
 from models.exceptions import ConfigurationError
 from models.expertise import PEOPLE_MODELS, ExpertiseConfig
 from models.index import INDEX_KINDS
+from models.onnx_backend import BACKENDS, DEFAULT_BACKEND
 from models.retrieval import FUSIONS
 
 #: How much each role ties a person to a document (params.yaml: recommender.role_weights).
@@ -38,6 +39,8 @@ class RecommenderConfig:
     Attributes:
         passage_tokens: the most tokens of document text per passage.
         passage_overlap: tokens shared by consecutive passages.
+        encoder_backend: what runs the encoder: onnx-int8 (the default: fastest, and
+            faithful to torch's vectors within the README's bound), onnx or torch.
         index_kind: vector index backend: auto, flat or hnsw.
         fusion: how dense and BM25 rankings combine: learned, rrf, dense or lexical.
         retrieval_depth: candidates each retriever proposes per query.
@@ -62,6 +65,7 @@ class RecommenderConfig:
 
     passage_tokens: int = 200
     passage_overlap: int = 40
+    encoder_backend: str = DEFAULT_BACKEND
     index_kind: str = "auto"
     fusion: str = "learned"
     retrieval_depth: int = 200
@@ -94,6 +98,7 @@ class RecommenderConfig:
         if self.recency_floor > 1:
             raise ConfigurationError(f"recency_floor must be at most 1, not {self.recency_floor!r}")
         for name, allowed in (
+            ("encoder_backend", BACKENDS),
             ("index_kind", INDEX_KINDS),
             ("fusion", FUSIONS),
             ("people_model", PEOPLE_MODELS),

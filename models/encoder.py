@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from models import onnx_backend
 from models.arrays import Progress, Vectors
-from models.embedding_cache import EmbeddingCache, content_key
-from models.exceptions import EncoderLoadError, EncoderMismatchError
+from models.embedding_cache import EmbeddingCache, content_key, default_cache_dir
+from models.exceptions import ConfigurationError, EncoderLoadError, EncoderMismatchError
+from models.onnx_backend import BACKENDS, DEFAULT_BACKEND, TORCH
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -33,6 +35,10 @@ DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _ENCODE_CHUNK = 256
 _TOKENIZE_CHUNK = 512
 _FINGERPRINT_SKIP = {"README.md", ".gitattributes"}
+#: Backends whose vectors are interchangeable within the bound the README states
+#: (cosine >= .99 to torch's, every dev metric within .005): an index built with one
+#: answers queries encoded by another. Unknown backends are never assumed faithful.
+FAITHFUL_BACKENDS = frozenset(BACKENDS)
 
 
 def default_model_path() -> Path:
@@ -52,9 +58,10 @@ def model_fingerprint(path: Path) -> str:
     """SHA-256 of every file of a model folder: two folders match only if their weights do."""
     digest = hashlib.sha256()
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        if file.name in _FINGERPRINT_SKIP:
+        relative = file.relative_to(path)
+        if file.name in _FINGERPRINT_SKIP or relative.parts[0] == onnx_backend.EXPORT_FOLDER:
             continue
-        digest.update(file.relative_to(path).as_posix().encode())
+        digest.update(relative.as_posix().encode())
         with file.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
@@ -70,12 +77,14 @@ class EncoderInfo:
         fingerprint: hash of the model files; the check that two encoders are the same.
         dimension: length of the vectors.
         max_seq_length: the most tokens the model reads at once.
+        backend: what runs it: ``torch``, ``onnx`` or ``onnx-int8``.
     """
 
     name: str
     fingerprint: str
     dimension: int
     max_seq_length: int
+    backend: str = TORCH
 
 
 class Encoder:
@@ -83,10 +92,15 @@ class Encoder:
 
     Args:
         model_path: a sentence-transformers model folder; None uses the bundled default.
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass (torch; the ONNX backends take one at a time).
         cache: where document embeddings are kept between builds; None disables caching.
-        device: torch device, ``"cpu"`` by default.
+        device: torch device, ``"cpu"`` by default (the torch backend only).
         query_cache_size: how many recent query vectors to keep in memory.
+        backend: ``torch`` (sentence-transformers), ``onnx`` (its fp32 ONNX export) or
+            ``onnx-int8`` (MatMul weights quantised); the ONNX ones never load torch
+            once the export exists.
+        export_dir: where to keep ONNX exports when the model's folder is read-only
+            (the whoknows cache folder by default).
     """
 
     def __init__(
@@ -97,7 +111,13 @@ class Encoder:
         cache: EmbeddingCache | None = None,
         device: str = "cpu",
         query_cache_size: int = 1024,
+        backend: str = DEFAULT_BACKEND,
+        export_dir: Path | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ConfigurationError(
+                f"unknown encoder backend {backend!r}; choose one of {', '.join(BACKENDS)}"
+            )
         default = model_path is None
         path = (default_model_path() if default else Path(model_path)).expanduser().resolve()  # type: ignore[arg-type]
         if not path.is_dir():
@@ -113,18 +133,31 @@ class Encoder:
         self.path = path
         self.batch_size = batch_size
         self.cache = cache
-        self._model = _load(path, device)
-        dimension = self._model.get_embedding_dimension()
+        self.backend = backend
+        self._device = device
+        fingerprint = model_fingerprint(path)
+        self._model: SentenceTransformer | None = None
+        self._onnx: onnx_backend.OnnxModel | None = None
+        if backend == TORCH:
+            self._model = load_sentence_transformer(path, device)
+            dimension = self._model.get_embedding_dimension()
+            max_seq_length = self._model.max_seq_length or self._model.tokenizer.model_max_length
+        else:
+            cache_root = export_dir or default_cache_dir()
+            self._onnx = onnx_backend.load(path, fingerprint, backend, cache_root)
+            dimension, max_seq_length = self._onnx.spec.dimension, self._onnx.spec.max_seq_length
         if not dimension:
             raise EncoderLoadError(f"the model in {path} does not declare an embedding size")
         self.info = EncoderInfo(
             name=DEFAULT_MODEL_NAME if default else path.name,
-            fingerprint=model_fingerprint(path),
+            fingerprint=fingerprint,
             dimension=int(dimension),
-            max_seq_length=int(
-                self._model.max_seq_length or self._model.tokenizer.model_max_length
-            ),
+            max_seq_length=int(max_seq_length),
+            backend=backend,
         )
+        # Vectors of different backends are close, not equal: each has its own cache keys
+        # (torch keeps the keys caches were made with before there were backends).
+        self._cache_identity = fingerprint if backend == TORCH else f"{fingerprint}|{backend}"
         self._queries: OrderedDict[str, Vectors] = OrderedDict()
         self._query_cache_size = query_cache_size
         self._lock = threading.Lock()
@@ -136,14 +169,19 @@ class Encoder:
 
     @property
     def model(self) -> SentenceTransformer:
-        """The underlying sentence-transformers model (for fine-tuning)."""
+        """The sentence-transformers model (for fine-tuning); loaded on first use with ONNX."""
+        if self._model is None:
+            self._model = load_sentence_transformer(self.path, self._device)
         return self._model
 
     def token_offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Character spans of each text's tokens, as the model's tokenizer cuts them."""
         spans: list[list[tuple[int, int]]] = []
         for start in range(0, len(texts), _TOKENIZE_CHUNK):  # bounded memory on big corpora
-            encoded = self._model.tokenizer(
+            if self._onnx is not None:
+                spans.extend(self._onnx.offsets(texts[start : start + _TOKENIZE_CHUNK]))
+                continue
+            encoded = self.model.tokenizer(
                 list(texts[start : start + _TOKENIZE_CHUNK]),
                 add_special_tokens=False,
                 return_offsets_mapping=True,
@@ -203,7 +241,7 @@ class Encoder:
             A (len(texts), dimension) array of L2-normalised vectors.
         """
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        keys = [content_key(self.info.fingerprint, "document", t) for t in texts]
+        keys = [content_key(self._cache_identity, "document", t) for t in texts]
         cached = self.cache.get_many(keys, self.dimension) if self.cache is not None else {}
         todo: dict[bytes, list[int]] = {}
         for i, key in enumerate(keys):
@@ -230,7 +268,10 @@ class Encoder:
         return out
 
     def _encode(self, texts: list[str], role: str) -> Vectors:
-        method = self._model.encode_query if role == "query" else self._model.encode_document
+        if self._onnx is not None:
+            return self._onnx.encode(texts, role)
+        model = self.model
+        method = model.encode_query if role == "query" else model.encode_document
         vectors: Any = method(
             texts,
             batch_size=self.batch_size,
@@ -242,7 +283,8 @@ class Encoder:
         return result
 
 
-def _load(path: Path, device: str) -> SentenceTransformer:
+def load_sentence_transformer(path: Path, device: str) -> SentenceTransformer:
+    """A sentence-transformers model from a local folder, never from a hub."""
     # Belt and braces: loading by path needs no hub, and this makes sure that
     # nothing inside transformers tries one either.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -282,12 +324,32 @@ def recorded_model_path(entry: dict[str, Any]) -> Path | None:
     return recorded
 
 
+def recorded_backend(entry: dict[str, Any]) -> str:
+    """The backend an index or embeddings were made with (torch before there were others)."""
+    backend = str(entry.get("backend", TORCH))
+    if backend not in BACKENDS:
+        raise EncoderLoadError(
+            f"the index was built with the encoder backend {backend!r}, which this version "
+            f"of whoknows does not have ({', '.join(BACKENDS)})"
+        )
+    return backend
+
+
 def check_compatible(entry: dict[str, Any], encoder: Encoder, where: Path) -> None:
-    """Refuse to query an index with vectors from another model.
+    """Refuse to query an index with vectors from another model, or from a backend whose
+    vectors are not faithful to the index's (models.onnx_backend).
 
     Raises:
-        EncoderMismatchError: another dimension or other weights, with both named.
+        EncoderMismatchError: another dimension, other weights or an unfaithful backend,
+            with both named.
     """
+    built_with = str(entry.get("backend", TORCH))
+    if built_with != encoder.backend and not {built_with, encoder.backend} <= FAITHFUL_BACKENDS:
+        raise EncoderMismatchError(
+            f"the index at {where} was built with the {built_with!r} encoder backend, whose "
+            f"vectors differ from the {encoder.backend!r} backend's beyond the bound whoknows "
+            f"holds to; query it with the {built_with!r} backend or rebuild it"
+        )
     if int(entry.get("dimension", -1)) != encoder.dimension:
         raise EncoderMismatchError(
             f"the index at {where} holds {entry.get('dimension')}-dimensional vectors from "

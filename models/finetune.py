@@ -28,6 +28,7 @@ from models.arrays import Progress
 from models.artifact import atomic_directory
 from models.encoder import Encoder
 from models.exceptions import ConfigurationError
+from models.onnx_backend import TORCH
 from models.records import Document
 
 MANIFEST = "whoknows-finetune.json"
@@ -149,7 +150,7 @@ def fine_tune(
         chosen = random.Random(config.seed).sample(chosen, config.max_pairs)
     batch = min(config.batch_size, len(chosen))
     torch.manual_seed(config.seed)
-    encoder = Encoder(base)
+    encoder = Encoder(base, backend=TORCH)  # training needs the torch model itself
     model = encoder.model
     data = Dataset.from_dict(
         {"anchor": [p.anchor for p in chosen], "positive": [p.positive for p in chosen]}

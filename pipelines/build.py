@@ -15,7 +15,8 @@ from models.artifact import check_replaceable
 from models.config import RecommenderConfig
 from models.embedding_cache import EmbeddingCache
 from models.embeddings import Embeddings
-from models.encoder import Encoder, recorded_model_path
+from models.encoder import Encoder, recorded_backend, recorded_model_path
+from models.onnx_backend import DEFAULT_BACKEND
 from models.recommender import Recommender
 from pipelines import ingest, tracking
 from pipelines.ingest import IngestReport
@@ -39,14 +40,16 @@ class BuildResult:
 
 
 @contextmanager
-def open_encoder(model_path: Path | None, cache_dir: Path | None) -> Iterator[Encoder]:
+def open_encoder(
+    model_path: Path | None, cache_dir: Path | None, backend: str = DEFAULT_BACKEND
+) -> Iterator[Encoder]:
     """The encoder of a local model folder (the bundled default if None), with its cache.
 
     On exit the cache is closed and detached: a recommender may keep the encoder,
     never the cache.
     """
     cache = EmbeddingCache(cache_dir / CACHE_FILE) if cache_dir is not None else None
-    encoder = Encoder(model_path, cache=cache)
+    encoder = Encoder(model_path, cache=cache, backend=backend, export_dir=cache_dir)
     try:
         yield encoder
     finally:
@@ -64,7 +67,8 @@ def build(
     progress: Progress | None = None,
 ) -> Recommender:
     """Index already-ingested records in memory, with a local encoder and the embedding cache."""
-    with open_encoder(model_path, cache_dir) as encoder:
+    backend = (config or RecommenderConfig()).encoder_backend
+    with open_encoder(model_path, cache_dir, backend) as encoder:
         return Recommender.build(
             result.documents, result.people, encoder=encoder, config=config, progress=progress
         )
@@ -136,7 +140,7 @@ def embed(
     config = config or RecommenderConfig()
     check_replaceable(Path(out))
     documents, people = processed_records.load(processed)
-    with open_encoder(model_path, cache_dir) as encoder:
+    with open_encoder(model_path, cache_dir, config.encoder_backend) as encoder:
         embeddings = assembly.embed(documents, people, encoder, config, progress)
     report = Path(processed) / processed_records.REPORT
     extras = {report.name: report.read_text(encoding="utf-8")} if report.is_file() else {}
@@ -158,7 +162,11 @@ def index(
     fitted on mined history where ``history.rankers_from_history`` says so)."""
     check_replaceable(Path(out))
     embeddings = Embeddings.load(embeddings_dir)
-    encoder = Encoder(model_path or recorded_model_path(embeddings.encoder))
+    # The vectors were made by the embeddings' encoder: queries are encoded by the same one.
+    encoder = Encoder(
+        model_path or recorded_model_path(embeddings.encoder),
+        backend=recorded_backend(embeddings.encoder),
+    )
     recommender = Recommender.from_embeddings(
         embeddings, encoder=encoder, config=config, progress=progress
     )
