@@ -24,7 +24,7 @@ from serving.browser import KeyOrigins, install_cors
 from serving.config import Settings
 from serving.limits import RateLimiter, install_body_limit
 from serving.metrics import install_metrics
-from serving.privacy import PrivacySync
+from serving.privacy import PrivacySignal, PrivacySync
 from serving.routes import admin, catalog, feedback, health, insights, pages, recommendations
 from serving.state import IndexState
 
@@ -66,7 +66,8 @@ def create_app(
                 "anonymous access is ON: requests without credentials from 127.0.0.1 or ::1 "
                 "are answered as a caller of no group (public documents only)"
             )
-        privacy = PrivacySync(opened)
+        signal = PrivacySignal(settings.redis_url) if settings.redis_url else None
+        privacy = PrivacySync(opened, signal=signal)
         app.state.privacy = privacy
         state = IndexState(recommender, prepare=privacy.prepare)
         app.state.index = state
@@ -100,7 +101,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.limiter = RateLimiter(settings.rate_limit)
+    app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
     app.state.exposure = Exposure()
     key_origins = KeyOrigins()
     errors.install(app)

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
         profile_fields: the person fields ever returned by the API (id is always).
         rate_limit: requests per minute per key (or per address when anonymous);
             0 turns limiting off.
+        redis_url: a Redis shared by every worker and replica (``redis://host:6379/0``):
+            rate limits count there, and privacy requests reach every process at once.
+            Unset: each process counts its own and polls the database.
         max_body_bytes: the largest request body accepted.
         cors_origins: origins allowed to call the API from a browser (none by default;
             the origins of keys made with ``--origins`` are allowed too).
@@ -92,6 +95,7 @@ class Settings(BaseSettings):
     jwt_admin_group: str | None = None
     profile_fields: list[str] = Field(default_factory=lambda: list(PROFILE_FIELDS))
     rate_limit: int = Field(default=120, ge=0)
+    redis_url: str | None = None
     max_body_bytes: int = Field(default=65536, ge=1024)
     cors_origins: list[str] = Field(default_factory=list)
     gap_threshold: float = 0.35
@@ -127,7 +131,9 @@ class Settings(BaseSettings):
                 ) from None
         return value
 
-    @field_validator("index_dir", "topics_dir", "model_uri", "encoder_path", mode="before")
+    @field_validator(
+        "index_dir", "topics_dir", "model_uri", "encoder_path", "redis_url", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # An empty variable means "not this one" (the environment overrides .env, so

@@ -1,6 +1,7 @@
 """Limits that protect the service: request rate per caller, request body size.
 
-The rate limiter is called from the authentication dependency, once the caller is
+The rate limiter counts with the ``limits`` library, in memory or in Redis (shared by
+workers and replicas). It is called from the authentication dependency, once the caller is
 known (a key, a token subject, or an address when anonymous); its error is mapped to
 429 with a Retry-After header in serving.errors, like every other domain error. The
 body limit is ASGI middleware installed by create_app.
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
+from limits import RateLimitItemPerMinute
+from limits.errors import ConfigurationError as LimitsConfigurationError
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,9 +27,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from models.exceptions import ConfigurationError, WhoknowsError
 
 log = logging.getLogger("whoknows.serving")
-
-#: Buckets kept at most; past it the least recently seen callers are forgotten.
-DEFAULT_MAX_BUCKETS = 10_000
 
 
 class RateLimited(WhoknowsError):
@@ -45,91 +45,90 @@ class RateLimited(WhoknowsError):
         self.per_minute = per_minute
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-
-
 class RateLimiter:
-    """A token bucket per caller: bursts up to ``per_minute``, then ``per_minute`` a minute.
+    """At most ``per_minute`` requests per caller in any 60 seconds (a moving window).
 
-    Thread-safe (sync routes and dependencies run in a threadpool). Memory is bounded:
-    a bucket left alone long enough to be full again is dropped, since a new bucket
-    is the same; and at most ``max_buckets`` are kept, forgetting (that is, forgiving)
-    the callers seen least recently when more arrive.
+    The counting is the ``limits`` library's: in this process's memory by default, or
+    in Redis when a Redis URL is given, so that every worker of ``--workers N`` and
+    every replica behind a load balancer counts against one allowance. A caller's
+    entries expire a minute after their last request, in either storage: memory holds
+    only the callers of the last minute.
+
+    If Redis cannot be reached, requests are let through (and the failure logged, at
+    most once a minute): a rate limit protects the service, it must not take it down.
 
     Args:
-        per_minute: requests a caller may make a minute, and the largest burst;
-            0 turns limiting off.
-        clock: monotonic seconds; injected by tests.
-        max_buckets: the most callers tracked at once.
+        per_minute: requests a caller may make in any minute; 0 turns limiting off.
+        storage_uri: ``memory://`` (the default) or ``redis://host:port/db``.
+        namespace: what the keys of this service start with in a shared Redis.
     """
 
     def __init__(
-        self,
-        per_minute: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_buckets: int = DEFAULT_MAX_BUCKETS,
+        self, per_minute: int, storage_uri: str | None = None, *, namespace: str = "whoknows"
     ) -> None:
         if per_minute < 0:
             raise ConfigurationError(
                 f"rate limit must be 0 (off) or a positive number of requests a minute, "
                 f"not {per_minute}"
             )
-        if max_buckets < 1:
-            raise ConfigurationError(f"max_buckets must be at least 1, not {max_buckets}")
         self.per_minute = per_minute
-        self.max_buckets = max_buckets
-        self._clock = clock
-        self._rate = per_minute / 60.0  # tokens a second
-        # Least recently updated first, so idle buckets are found at the front.
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
-        self._lock = threading.Lock()
+        self.namespace = namespace
+        self.storage_uri = storage_uri or "memory://"
+        try:
+            self._storage = storage_from_string(self.storage_uri, wrap_exceptions=True)
+        except (ConfigurationError, ValueError, LimitsConfigurationError) as exc:
+            raise ConfigurationError(
+                f"cannot use {self.storage_uri!r} for rate limits: {exc}"
+            ) from exc
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._item = RateLimitItemPerMinute(max(per_minute, 1))
+        self._failed_at = float("-inf")
 
     @property
-    def tracked(self) -> int:
-        """How many callers have a bucket in memory."""
-        with self._lock:
-            return len(self._buckets)
+    def shared(self) -> bool:
+        """Whether the counts are shared between processes (Redis)."""
+        return not self.storage_uri.startswith("memory://")
 
     def hit(self, identity: str) -> None:
-        """Spend one request of ``identity``'s allowance.
+        """Count one request of ``identity``.
 
         Raises:
-            RateLimited: the allowance is used up; ``retry_after`` says for how long.
+            RateLimited: ``per_minute`` requests in the last minute already;
+                ``retry_after`` says when the oldest of them leaves the window.
         """
         if self.per_minute == 0:
             return
-        capacity = float(self.per_minute)
-        with self._lock:
-            now = self._clock()
-            self._evict_idle(now)
-            bucket = self._buckets.pop(identity, None)
-            if bucket is None:
-                bucket = _Bucket(capacity, now)
-            else:
-                elapsed = max(0.0, now - bucket.updated)
-                bucket.tokens = min(capacity, bucket.tokens + elapsed * self._rate)
-                bucket.updated = now
-            self._buckets[identity] = bucket  # now the most recently used
-            while len(self._buckets) > self.max_buckets:
-                self._buckets.popitem(last=False)
-            if bucket.tokens >= 1.0:
-                bucket.tokens -= 1.0
+        try:
+            if self._limiter.hit(self._item, self.namespace, identity):
                 return
-            missing = 1.0 - bucket.tokens
-        seconds = missing * 60.0 / self.per_minute
-        raise RateLimited(max(1, math.ceil(seconds - 1e-9)), per_minute=self.per_minute)
+            stats = self._limiter.get_window_stats(self._item, self.namespace, identity)
+        except StorageError as exc:
+            now = time.monotonic()
+            if now - self._failed_at >= 60.0:
+                self._failed_at = now
+                log.error(
+                    "rate limits are not counted: %s is unreachable (%s); letting requests "
+                    "through until it answers",
+                    redacted(self.storage_uri),
+                    exc.storage_error,
+                )
+            return
+        raise RateLimited(
+            max(1, math.ceil(stats.reset_time - time.time())), per_minute=self.per_minute
+        )
 
-    def _evict_idle(self, now: float) -> None:
-        # A bucket idle for a minute has refilled completely, whatever it held.
-        while self._buckets:
-            oldest = next(iter(self._buckets.values()))
-            if now - oldest.updated < 60.0:
-                break
-            self._buckets.popitem(last=False)
+    def reset(self) -> None:
+        """Forget every count (tests, and an operator clearing a shared Redis)."""
+        self._storage.reset()
+
+
+def redacted(uri: str) -> str:
+    """A storage URL without its password, for logs."""
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class BodyLimitMiddleware:

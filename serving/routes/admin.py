@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from models.exceptions import InvalidQueryError, UnknownPersonError
 from pipelines.store.gaps import QUEUE_LENGTH
@@ -64,7 +64,11 @@ def reload(_admin: AdminDep, state: StateDep, settings: SettingsDep) -> ReloadOu
 
 @router.post("/people/{person_id:path}/opt-out", response_model=PrivacyOut, responses=_ERRORS)
 def opt_out(
-    person_id: str, caller: CallerDep, store: StoreDep, recommender: RecommenderDep
+    request: Request,
+    person_id: str,
+    caller: CallerDep,
+    store: StoreDep,
+    recommender: RecommenderDep,
 ) -> PrivacyOut:
     """Stop recommending a person: by the person's own key or token, or an admin.
 
@@ -77,12 +81,17 @@ def opt_out(
         raise UnknownPersonError(f"no person with id {person_id!r}")
     store.suppress(person_id, "opt_out")
     recommender.hide_people([person_id])
+    request.app.state.privacy.announce()
     return PrivacyOut(id=person_id, status="opted_out", in_index=True)
 
 
 @router.delete("/people/{person_id:path}", response_model=PrivacyOut, responses=_ERRORS)
 def erase(
-    person_id: str, _admin: AdminDep, store: StoreDep, recommender: RecommenderDep
+    request: Request,
+    person_id: str,
+    _admin: AdminDep,
+    store: StoreDep,
+    recommender: RecommenderDep,
 ) -> PrivacyOut:
     """Erase a person (admin): hidden from the served index at once, their feedback,
     recommendation records and keys deleted, and left out of every future build.
@@ -94,6 +103,7 @@ def erase(
     deleted = store.erase(person_id)
     in_index = recommender.has_person(person_id)
     recommender.hide_people([person_id])
+    request.app.state.privacy.announce()
     return PrivacyOut(id=person_id, status="erased", in_index=in_index, deleted_records=deleted)
 
 

@@ -201,6 +201,37 @@ def test_a_privacy_request_reaches_every_worker(service: Service, encoder: Encod
         assert "ada" not in {p["id"] for p in asked["people"]}
 
 
+@pytest.mark.parametrize("redis", [True, False])
+def test_with_a_shared_redis_a_privacy_request_reaches_other_workers_at_once(
+    encoder: Encoder, redis: bool
+) -> None:
+    documents, people = tiny_records()
+    store = Store("sqlite://")
+    _, ada = store.create_key("ada", [], person="ada")
+    _, cy = store.create_key("cy", [], person="cy")
+    settings = Settings(rate_limit=0, redis_url="redis://127.0.0.1:6379/0" if redis else None)
+    first, second = (
+        create_app(
+            settings,
+            recommender=Recommender.build(documents, people, encoder=encoder),
+            store=store,
+        )
+        for _ in range(2)
+    )
+    with TestClient(first, client=LOOPBACK) as one, TestClient(second, client=LOOPBACK) as two:
+        second.state.privacy.interval = 3600.0  # the database alone would be read in an hour
+        assert "ada" in {
+            p["id"]
+            for p in two.post("/v1/recommendations", json=KAFKA, headers=bearer(cy)).json()[
+                "people"
+            ]
+        }
+        assert one.post("/v1/people/ada/opt-out", headers=bearer(ada)).status_code == 200
+        asked = two.post("/v1/recommendations", json=KAFKA, headers=bearer(cy)).json()
+        assert ("ada" in {p["id"] for p in asked["people"]}) is not redis
+    store.close()
+
+
 def test_a_profile_opt_out_is_recorded_so_exports_skip_it(encoder: Encoder) -> None:
     documents, people = tiny_records()
     people = [dataclasses.replace(p, opt_out=p.id == "dee") for p in people]
