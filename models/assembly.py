@@ -19,6 +19,7 @@ import numpy as np
 from models.arrays import Progress
 from models.artifact import Manifest
 from models.config import RecommenderConfig
+from models.corpus import Corpus
 from models.embeddings import Embeddings
 from models.encoder import (
     Encoder,
@@ -29,12 +30,18 @@ from models.encoder import (
 )
 from models.evidence import EvidenceIndex
 from models.exceptions import ArtifactFormatError, ConfigurationError
-from models.index import create_index
+from models.index import create_index, load_index
 from models.lexical import LexicalIndex
 from models.ranker import LinearRanker, default_ranker
 from models.records import Document, Person
 from models.retrieval import lexical_texts
-from models.storage import IndexParts, data_hash
+from models.storage import (
+    PASSAGE_INDEX_FILE,
+    PROFILE_INDEX_FILE,
+    IndexParts,
+    check_consistent,
+    data_hash,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,32 @@ def assemble(
     )
     parts = IndexParts(corpus, passages, profiles, lexical, titles, evidence, rankers)
     return Assembly(parts, encoder, config, manifest)
+
+
+def embeddings_of(directory: Path) -> Embeddings:
+    """The embeddings an index directory was assembled from: its records, passages and
+    vectors (for an update that embeds only what changed).
+
+    Raises:
+        ArtifactNotFoundError, ArtifactFormatError: no readable index there.
+    """
+    manifest = Manifest.read(directory)
+    config = RecommenderConfig.from_dict(manifest.params)
+    dimension = int(manifest.encoder["dimension"])
+    corpus = Corpus.load(directory)
+    passages = load_index(directory / PASSAGE_INDEX_FILE, manifest.index_kind, dimension)
+    profiles = load_index(directory / PROFILE_INDEX_FILE, "flat", dimension)
+    check_consistent(directory, manifest, corpus, passages, profiles)
+    order = np.argsort(passages.ids(), kind="stable")
+    return Embeddings(
+        corpus,
+        np.array(passages.vectors()[order], dtype=np.float32),
+        profiles.ids(),
+        np.array(profiles.vectors(), dtype=np.float32),
+        dict(manifest.encoder),
+        config.passage_tokens,
+        config.passage_overlap,
+    )
 
 
 def with_rankers(made: Assembly, rankers: Mapping[str, LinearRanker]) -> Assembly:

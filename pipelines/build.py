@@ -14,8 +14,9 @@ from models.arrays import Progress
 from models.artifact import check_replaceable
 from models.config import RecommenderConfig
 from models.embedding_cache import EmbeddingCache
-from models.embeddings import Embeddings
+from models.embeddings import Changes, Embeddings
 from models.encoder import Encoder, recorded_backend, recorded_model_path
+from models.exceptions import ConfigurationError
 from models.onnx_backend import DEFAULT_BACKEND
 from models.recommender import Recommender
 from pipelines import ingest, tracking
@@ -125,6 +126,74 @@ def run(
     report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
     recommender.save(out, extras={REPORT_FILE: report, **extras})
     return BuildResult(recommender, result.report, out, time.perf_counter() - started)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateResult:
+    """An index brought up to its sources by embedding only what changed."""
+
+    recommender: Recommender
+    report: IngestReport
+    changes: Changes
+    path: Path
+    seconds: float
+
+
+def update(
+    documents: Sequence[Path],
+    people: Sequence[Path],
+    index_dir: Path,
+    out: Path | None = None,
+    *,
+    config: RecommenderConfig | None = None,
+    model_path: Path | None = None,
+    cache_dir: Path | None = None,
+    strict: bool = False,
+    erased: Collection[str] = (),
+    history: MiningConfig | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> UpdateResult:
+    """Bring the index at ``index_dir`` up to the sources, embedding only new and
+    changed passages, and write it to ``out`` (by default in place, atomically).
+
+    The result is the index a full build of the same sources gives: the same passage
+    ids, the same vectors, the same rankings (the tests check it). Documents and
+    people gone from the sources are gone from results and from every evidence list.
+
+    Raises:
+        ConfigurationError: the parameters change how passages are cut or embedded
+            (passage size, encoder or its backend): that needs a full build.
+        ArtifactNotFoundError: no index at ``index_dir``.
+    """
+    started = time.perf_counter()
+    target = Path(out or index_dir)
+    check_replaceable(target)
+    config = config or RecommenderConfig()
+    previous = assembly.embeddings_of(Path(index_dir))
+    asked = (config.passage_tokens, config.passage_overlap)
+    if asked != (previous.passage_tokens, previous.passage_overlap):
+        raise ConfigurationError(
+            f"the index at {index_dir} has passages of {previous.passage_tokens} tokens "
+            f"overlapping by {previous.passage_overlap}, the parameters ask for {asked[0]} "
+            f"and {asked[1]}: build it in full instead of updating it"
+        )
+    result = ingest.run(documents, people, erased=erased, progress=progress)
+    if strict:
+        result.raise_if_skipped()
+    model = model_path or recorded_model_path(previous.encoder)
+    with open_encoder(model, cache_dir, config.encoder_backend) as encoder:
+        embeddings, changes = previous.update(
+            result.documents, result.people, encoder, progress=progress
+        )
+        recommender = Recommender.from_embeddings(
+            embeddings, encoder=encoder, config=config, progress=progress
+        )
+    recommender, extras = _from_history(recommender, history, seed, progress)
+    report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    recommender.save(target, extras={REPORT_FILE: report, **extras})
+    seconds = time.perf_counter() - started
+    return UpdateResult(recommender, result.report, changes, target, seconds)
 
 
 def embed(

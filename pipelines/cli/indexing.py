@@ -10,12 +10,12 @@ import copy
 import functools
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from models.embedding_cache import default_cache_dir
-from models.exceptions import InvalidFilterError
+from models.exceptions import ConfigurationError, InvalidFilterError
 from models.records import ResourceType
 from models.results import DEFAULT_LIMIT, Filters
 from pipelines.cli.common import (
@@ -31,6 +31,9 @@ from pipelines.cli.common import (
     progress,
 )
 from pipelines.cli.render import print_answer, print_report
+
+if TYPE_CHECKING:
+    from models.embeddings import Changes
 
 DocumentsOption = Annotated[
     list[Path],
@@ -57,7 +60,16 @@ ErasureDatabaseOption = Annotated[
 
 def build(
     documents: DocumentsOption,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Index directory to write.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Index directory to write (with --update: the default "
+            "is the index updated, in place).",
+            show_default=False,
+        ),
+    ] = None,
     people: PeopleOption = None,
     params: ParamsOption = None,
     encoder: EncoderOption = None,
@@ -66,30 +78,69 @@ def build(
     strict: StrictOption = False,
     track: TrackOption = True,
     database_url: ErasureDatabaseOption = None,
+    update: Annotated[
+        bool,
+        typer.Option(
+            "--update",
+            help="Bring the index given by --index up to the sources: only new and changed "
+            "passages are embedded; the result is the index a full build would give.",
+        ),
+    ] = False,
+    index_dir: Annotated[
+        Path | None,
+        typer.Option("--index", help="The index to update (with --update).", show_default=False),
+    ] = None,
 ) -> None:
     """Ingest documents and people, embed them and write an index directory."""
     from pipelines import build as pipeline
     from pipelines.params import load_params
 
     with errors():
+        if update and index_dir is None:
+            raise ConfigurationError("--update needs the index to update: --index DIR")
+        if not update and index_dir is not None:
+            raise ConfigurationError("--index is the index to update: add --update")
+        if not update and out_dir is None:
+            raise ConfigurationError("give the index directory to write: --out DIR")
         settings = load_params(params)
         erased = _erased(database_url)
+        common: dict[str, Any] = {
+            "config": settings.config,
+            "model_path": encoder_of(encoder, settings),
+            "cache_dir": None if no_cache else cache_dir,
+            "strict": strict,
+            "erased": erased,
+            "history": settings.mining,
+            "seed": settings.seed,
+        }
         with progress() as bars:
-            result = pipeline.run(
-                documents,
-                people or [],
-                out_dir,
-                config=settings.config,
-                model_path=encoder_of(encoder, settings),
-                cache_dir=None if no_cache else cache_dir,
-                strict=strict,
-                erased=erased,
-                history=settings.mining,
-                seed=settings.seed,
-                progress=bars,
-            )
-        print_report(result.report)
-        _built(out_dir, result.recommender, result.seconds, track)
+            if update:
+                assert index_dir is not None
+                updated = pipeline.update(
+                    documents, people or [], index_dir, out_dir, progress=bars, **common
+                )
+                result_path, recommender = updated.path, updated.recommender
+                report, seconds = updated.report, updated.seconds
+            else:
+                assert out_dir is not None
+                built = pipeline.run(documents, people or [], out_dir, progress=bars, **common)
+                result_path, recommender = out_dir, built.recommender
+                report, seconds = built.report, built.seconds
+        print_report(report)
+        if update:
+            _changes(updated.changes)
+        _built(result_path, recommender, seconds, track)
+
+
+def _changes(changes: Changes) -> None:
+    console.print(
+        f"update: documents {changes.documents_added:,} added, {changes.documents_changed:,} "
+        f"changed, {changes.documents_removed:,} removed, {changes.documents_unchanged:,} "
+        f"unchanged; people {changes.people_added:,} added, {changes.people_changed:,} "
+        f"changed, {changes.people_removed:,} removed; embedded "
+        f"{changes.passages_embedded:,} passages and {changes.profiles_embedded:,} profiles",
+        highlight=False,
+    )
 
 
 def ingest(
