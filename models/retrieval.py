@@ -27,7 +27,6 @@ from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
-from scipy.stats import rankdata
 
 from models.arrays import Ids, Mask, Matrix, Vectors
 from models.corpus import Corpus
@@ -350,7 +349,8 @@ def _ranks(scores: Matrix, proposed: Mask) -> Ids:
     """
     ranks = np.zeros(len(scores), dtype=np.int64)
     if proposed.any():
-        ranks[proposed] = rankdata(-scores[proposed], method="min").astype(np.int64)
+        values = -scores[proposed]  # 1 + how many score strictly higher (scipy's "min")
+        ranks[proposed] = np.searchsorted(np.sort(values), values, side="left") + 1
     return ranks
 
 

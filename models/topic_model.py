@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
 from models.arrays import Ids, Mask, Progress, Vectors
 from models.artifact import atomic_directory
@@ -186,6 +184,8 @@ class TopicModel:
         count = topic_count(len(sample), config.count)
         if progress is not None:
             progress("topics", 0, 1)
+        from sklearn.cluster import KMeans  # here: scikit-learn adds a second to start-up
+
         fitted = KMeans(n_clusters=count, n_init=RESTARTS, random_state=config.seed).fit(sample)
         score = _silhouette(sample, fitted.labels_, config.seed)
         labels = fitted.predict(data).astype(np.int64)
@@ -331,6 +331,8 @@ def _silhouette(vectors: Vectors, labels: Ids, seed: int) -> float:
     """The cosine silhouette of a clustering on a seeded sample; NaN for one cluster."""
     if len(np.unique(labels)) < 2 or len(np.unique(labels)) >= len(vectors):
         return math.nan
+    from sklearn.metrics import silhouette_score
+
     size = min(len(vectors), SILHOUETTE_SAMPLE)
     return float(
         silhouette_score(vectors, labels, metric="cosine", sample_size=size, random_state=seed)

@@ -16,7 +16,6 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 from scipy import sparse
-from sklearn.feature_extraction.text import CountVectorizer
 
 from models.arrays import Ids, Mask
 from models.evidence import WRITER_MINIMUM, EvidenceIndex
@@ -199,6 +198,8 @@ def _term_counts(documents: Sequence[Document]) -> tuple[sparse.csr_array, npt.N
     No word is dropped for being rare or common across documents: that would let
     documents a caller may not see decide which words the caller's labels can use.
     """
+    from sklearn.feature_extraction.text import CountVectorizer  # a second at start-up
+
     vectorizer = CountVectorizer(stop_words="english", token_pattern=TOKENS, dtype=np.float64)
     texts = [_TEX.sub(" ", f"{d.title}\n{d.text}") for d in documents]
     try:

@@ -176,3 +176,16 @@ def test_faithful_backends_query_each_others_indexes(
 ) -> None:
     check_compatible(encoder_entry(torch_encoder), encoder, tmp_path)
     check_compatible(encoder_entry(encoder), torch_encoder, tmp_path)
+
+
+def test_the_service_starts_without_torch_scikit_learn_or_scipy_stats() -> None:
+    script = (
+        "import sys\n"
+        "import serving.app, pipelines.cli\n"
+        "print(sorted(m for m in ('torch', 'sklearn', 'scipy.stats', 'sentence_transformers')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]", "each costs about a second of start-up"

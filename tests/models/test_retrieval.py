@@ -72,3 +72,18 @@ def test_rrf_ignores_corpus_order_and_unproposed_lists(encoder: Encoder) -> None
             assert value == pytest.approx(1 / (60 + dense_rank)), (
                 "a list that did not propose it adds nothing"
             )
+
+
+def test_ranks_are_competition_ranks_as_scipy_gives_them() -> None:
+    from scipy.stats import rankdata
+
+    from models.retrieval import _ranks
+
+    rng = np.random.default_rng(7)
+    for _ in range(50):
+        scores = rng.integers(0, 6, size=40).astype(np.float64)  # many ties
+        proposed = rng.random(40) < 0.6
+        expected = np.zeros(40, dtype=np.int64)
+        if proposed.any():
+            expected[proposed] = rankdata(-scores[proposed], method="min")
+        np.testing.assert_array_equal(_ranks(scores, proposed), expected)
