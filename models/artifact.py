@@ -47,6 +47,8 @@ class Manifest:
         created_at: ISO-8601 UTC time of the build.
         index_kind: the vector index backend.
         params: the build and ranking parameters.
+        search: how the approximate index was tuned (its search depth, the recall it
+            measured against exact search, and the target); empty for exact search.
         format_version: layout version of the directory.
     """
 
@@ -57,6 +59,7 @@ class Manifest:
     index_kind: str
     params: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    search: dict[str, Any] = field(default_factory=dict)
 
     @property
     def index_version(self) -> str:
@@ -75,6 +78,7 @@ class Manifest:
             "counts": self.counts,
             "data_hash": self.data_hash,
             "index_kind": self.index_kind,
+            "search": self.search,
             "params": self.params,
         }
 
@@ -113,6 +117,7 @@ class Manifest:
                 index_kind=str(data["index_kind"]),
                 params=dict(data.get("params") or {}),
                 format_version=int(version),
+                search=dict(data.get("search") or {}),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ArtifactFormatError(f"{path} lacks a required field: {exc}") from exc

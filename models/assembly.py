@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,7 @@ from models.encoder import (
 from models.evidence import EvidenceIndex
 from models.exceptions import ArtifactFormatError, ConfigurationError
 from models.index import create_index, load_index
+from models.index.hnsw import HNSWIndex
 from models.lexical import LexicalIndex
 from models.ranker import LinearRanker, default_ranker
 from models.records import Document, Person
@@ -120,8 +122,15 @@ def assemble(
         )
     report = progress or (lambda stage, done, total: None)
     corpus = embeddings.corpus
-    passages = create_index(config.index_kind, encoder.dimension, len(corpus.passages))
+    passages = create_index(
+        config.index_kind, encoder.dimension, len(corpus.passages), config.exact_search_limit
+    )
     passages.build(embeddings.passage_vectors, np.arange(len(corpus.passages), dtype=np.int64))
+    search: dict[str, Any] = {}
+    if isinstance(passages, HNSWIndex):
+        report("tune search", 0, 1)
+        search = passages.tune(config.recall_target)
+        report("tune search", 1, 1)
     profiles = create_index("flat", encoder.dimension)
     profiles.build(embeddings.profile_vectors, embeddings.profile_rows)
     report("index words", 0, 1)
@@ -141,6 +150,7 @@ def assemble(
         created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         index_kind=passages.kind,
         params=config.to_dict(),
+        search=search,
     )
     parts = IndexParts(corpus, passages, profiles, lexical, titles, evidence, rankers)
     return Assembly(parts, encoder, config, manifest)

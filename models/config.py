@@ -42,6 +42,10 @@ class RecommenderConfig:
         encoder_backend: what runs the encoder: onnx-int8 (the default: fastest, and
             faithful to torch's vectors within the README's bound), onnx or torch.
         index_kind: vector index backend: auto, flat or hnsw.
+        exact_search_limit: with ``auto``, the most passages searched exactly; past it
+            an HNSW graph is built.
+        recall_target: an HNSW graph's search depth is the shallowest whose recall@10
+            against exact search reaches this, measured at build time.
         fusion: how dense and BM25 rankings combine: learned, rrf, dense or lexical.
         retrieval_depth: candidates each retriever proposes per query.
         resource_ranker: JSON file of the learned resource ranker; None for the default.
@@ -67,6 +71,8 @@ class RecommenderConfig:
     passage_overlap: int = 40
     encoder_backend: str = DEFAULT_BACKEND
     index_kind: str = "auto"
+    exact_search_limit: int = 50_000
+    recall_target: float = 0.95
     fusion: str = "learned"
     retrieval_depth: int = 200
     resource_ranker: str | None = None
@@ -87,6 +93,10 @@ class RecommenderConfig:
         check_whole(self, "passage_tokens", 8, 8192)
         check_whole(self, "passage_overlap", 0, self.passage_tokens // 2)
         check_whole(self, "retrieval_depth", 10, 100_000)
+        check_whole(self, "exact_search_limit", 0, 10**9)
+        _number(self, "recall_target", minimum=0.5)
+        if self.recall_target > 1:
+            raise ConfigurationError(f"recall_target must be at most 1, not {self.recall_target!r}")
         check_whole(self, "candidate_documents", 1, 100_000)
         check_whole(self, "evidence_per_person", 0, 100)
         check_whole(self, "max_query_chars", 1, 1_000_000)

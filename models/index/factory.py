@@ -12,20 +12,25 @@ from models.index.hnsw import HNSWIndex
 _BACKENDS: dict[str, type[VectorIndex]] = {FlatIndex.kind: FlatIndex, HNSWIndex.kind: HNSWIndex}
 INDEX_KINDS = ("auto", *_BACKENDS)
 
-#: Below this many vectors exact search costs a few milliseconds, so "auto" stays exact.
+#: Below this many vectors exact search costs a few milliseconds, so "auto" stays exact
+#: (params.yaml: recommender.exact_search_limit).
 AUTO_FLAT_LIMIT = 50_000
 
 
-def create_index(kind: str, dimension: int, expected_size: int = 0) -> VectorIndex:
+def create_index(
+    kind: str, dimension: int, expected_size: int = 0, exact_limit: int = AUTO_FLAT_LIMIT
+) -> VectorIndex:
     """A new empty index.
 
     Args:
-        kind: ``"flat"``, ``"hnsw"`` or ``"auto"`` (flat up to 50,000 vectors, then HNSW).
+        kind: ``"flat"``, ``"hnsw"`` or ``"auto"`` (flat up to ``exact_limit`` vectors,
+            then HNSW).
         dimension: vector length.
         expected_size: how many vectors will be added; used by ``"auto"``.
+        exact_limit: the most vectors ``"auto"`` searches exactly.
     """
     if kind == "auto":
-        kind = FlatIndex.kind if expected_size <= AUTO_FLAT_LIMIT else HNSWIndex.kind
+        kind = FlatIndex.kind if expected_size <= exact_limit else HNSWIndex.kind
     try:
         backend = _BACKENDS[kind]
     except KeyError:

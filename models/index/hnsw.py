@@ -15,6 +15,10 @@ EXACT_FILTER_SHARE = 0.2
 M = 32
 EF_CONSTRUCTION = 80
 EF_SEARCH = 128
+#: Search depths tried by :meth:`HNSWIndex.tune`, shallowest (fastest) first.
+EF_CHOICES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+TUNE_QUERIES = 500
+TUNE_K = 10
 
 
 class HNSWIndex(VectorIndex):
@@ -32,9 +36,71 @@ class HNSWIndex(VectorIndex):
         graph.hnsw.efSearch = EF_SEARCH
         return faiss.IndexIDMap2(graph)
 
+    @property
+    def ef_search(self) -> int:
+        """How many candidates a search keeps while walking the graph (saved with it)."""
+        graph: Any = faiss.downcast_index(self._index.index)
+        return int(graph.hnsw.efSearch)
+
+    @ef_search.setter
+    def ef_search(self, value: int) -> None:
+        graph: Any = faiss.downcast_index(self._index.index)
+        graph.hnsw.efSearch = int(value)
+
     def _search_parameters(self, selector: Any) -> Any:
         # Not in faiss's stubs, but exported by its Python package.
-        return faiss.SearchParametersHNSW(sel=selector, efSearch=EF_SEARCH)  # type: ignore[attr-defined]
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=self.ef_search)  # type: ignore[attr-defined]
+
+    def tune(self, recall_target: float, seed: int = 0) -> dict[str, Any]:
+        """Set the shallowest search depth whose recall@10 against exact search reaches
+        ``recall_target``, measured on queries made from the index's own vectors.
+
+        The queries are midpoints of random pairs of stored vectors (a stored vector
+        alone would find itself first and flatter the graph). The deepest choice is
+        kept if none reaches the target; the result says so.
+
+        Returns:
+            ``ef_search``, the ``recall_at_10`` measured with it, ``recall_target``,
+            ``queries`` used and whether the target was ``reached``.
+        """
+        count = len(self)
+        if count <= TUNE_K:  # any search depth finds every vector
+            return {
+                "ef_search": self.ef_search,
+                "recall_at_10": 1.0,
+                "recall_target": recall_target,
+                "queries": 0,
+                "reached": True,
+            }
+        rng = np.random.default_rng(seed)
+        size = min(TUNE_QUERIES, count)
+        vectors = self._stored_vectors()
+        pairs = rng.integers(0, count, size=(size, 2))
+        queries = vectors[pairs[:, 0]] + vectors[pairs[:, 1]]
+        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        exact = faiss.IndexFlatIP(self.dimension)
+        exact.add(vectors)  # a copy, for the time of the tuning only
+        _, truth = exact.search(queries, TUNE_K)
+        del exact
+        ids = self.ids()
+        truth = ids[truth]
+        recall = 0.0
+        for ef in EF_CHOICES:
+            self.ef_search = ef
+            _, found = self._index.search(queries, TUNE_K)
+            recall = float(
+                np.mean([len(set(f) & set(t)) / TUNE_K for f, t in zip(found, truth, strict=True)])
+            )
+            if recall >= recall_target:
+                break
+        return {
+            "ef_search": self.ef_search,
+            "recall_at_10": round(recall, 4),
+            "recall_target": recall_target,
+            "queries": size,
+            "reached": recall >= recall_target,
+        }
 
     def search(self, queries: Vectors, k: int, allowed: Mask | None = None) -> SearchHits:
         """Graph search; exact search over the allowed vectors when a filter is selective.

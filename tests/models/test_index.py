@@ -5,9 +5,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from models.assembly import assemble, embed
+from models.config import RecommenderConfig
+from models.encoder import Encoder
 from models.exceptions import ArtifactFormatError, ConfigurationError
-from models.index import create_index, load_index
+from models.index import VectorIndex, create_index, load_index
 from models.index.factory import AUTO_FLAT_LIMIT
+from models.index.hnsw import EF_CHOICES, HNSWIndex
+from tests.conftest import tiny_records
 
 KINDS = ["flat", "hnsw"]
 
@@ -105,3 +110,49 @@ def test_hnsw_with_a_selective_filter_matches_exact_search() -> None:
     allowed[np.random.default_rng(1).choice(5000, 50, replace=False)] = True
     a, b = graph.search(vectors[:4], 20, allowed), exact.search(vectors[:4], 20, allowed)
     np.testing.assert_array_equal(a.ids, b.ids)
+
+
+def test_auto_follows_the_exact_search_limit() -> None:
+    assert create_index("auto", 8, 2000, exact_limit=1000).kind == "hnsw"
+    assert create_index("auto", 8, 1000, exact_limit=1000).kind == "flat"
+
+
+def _recall(graph: HNSWIndex, exact: VectorIndex, queries: np.ndarray) -> float:
+    found, truth = graph.search(queries, 10).ids, exact.search(queries, 10).ids
+    return float(np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth, strict=True)]))
+
+
+@pytest.mark.parametrize("target", [0.8, 0.99])
+def test_tuning_picks_the_shallowest_depth_that_reaches_the_recall_target(
+    target: float, tmp_path: Path
+) -> None:
+    vectors = unit_vectors(20_000, d=32, seed=3)
+    graph, exact = create_index("hnsw", 32), create_index("flat", 32)
+    assert isinstance(graph, HNSWIndex)
+    graph.build(vectors, np.arange(20_000))
+    exact.build(vectors, np.arange(20_000))
+    tuned = graph.tune(target)
+    assert tuned["reached"] and tuned["recall_at_10"] >= target
+    assert tuned["ef_search"] == graph.ef_search
+    chosen = EF_CHOICES.index(graph.ef_search)
+    queries = unit_vectors(300, d=32, seed=4)  # queries the tuning never saw
+    assert _recall(graph, exact, queries) >= target - 0.05
+    if chosen > 0:  # one step shallower would have missed the target
+        graph.ef_search = EF_CHOICES[chosen - 1]
+        assert graph.tune(target)["ef_search"] == EF_CHOICES[chosen]
+    graph.ef_search = tuned["ef_search"]
+    graph.save(tmp_path / "graph.faiss")
+    loaded = load_index(tmp_path / "graph.faiss", "hnsw", 32)
+    assert isinstance(loaded, HNSWIndex) and loaded.ef_search == tuned["ef_search"]
+
+
+def test_a_large_build_records_its_tuning_in_the_manifest(encoder: Encoder) -> None:
+    documents, people = tiny_records()
+    config = RecommenderConfig(exact_search_limit=4, recall_target=0.9)
+    made = assemble(embed(documents, people, encoder, config), encoder, config)
+    assert made.manifest.index_kind == "hnsw"
+    assert made.manifest.search["recall_target"] == 0.9
+    assert made.manifest.search["recall_at_10"] >= 0.9
+    exact = RecommenderConfig()
+    small = assemble(embed(documents, people, encoder, exact), encoder, exact)
+    assert small.manifest.index_kind == "flat" and small.manifest.search == {}
