@@ -55,8 +55,8 @@ class HNSWIndex(VectorIndex):
         """Set the shallowest search depth whose recall@10 against exact search reaches
         ``recall_target``, measured on queries made from the index's own vectors.
 
-        The queries are midpoints of random pairs of stored vectors (a stored vector
-        alone would find itself first and flatter the graph). The deepest choice is
+        The queries are made from stored vectors (probe_queries): a stored vector
+        alone would find itself first and flatter the graph. The deepest choice is
         kept if none reaches the target; the result says so.
 
         Returns:
@@ -72,13 +72,9 @@ class HNSWIndex(VectorIndex):
                 "queries": 0,
                 "reached": True,
             }
-        rng = np.random.default_rng(seed)
         size = min(TUNE_QUERIES, count)
         vectors = self._stored_vectors()
-        pairs = rng.integers(0, count, size=(size, 2))
-        queries = vectors[pairs[:, 0]] + vectors[pairs[:, 1]]
-        queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        queries = probe_queries(vectors, size, seed)
         exact = faiss.IndexFlatIP(self.dimension)
         exact.add(vectors)  # a copy, for the time of the tuning only
         _, truth = exact.search(queries, TUNE_K)
@@ -140,6 +136,24 @@ class HNSWIndex(VectorIndex):
             kept = self._stored_vectors()[keep].copy()
             self.build(kept, current[keep])
         return removed
+
+
+def probe_queries(vectors: Vectors, size: int, seed: int) -> Vectors:
+    """Queries like real ones, made from stored vectors: half are midpoints of two random
+    vectors, half a vector moved in a random direction to cosine 0.7 with it (isotropic
+    noise, which makes them harder to answer than real queries: a cautious estimate)."""
+    rng = np.random.default_rng(seed)
+    half = size // 2
+    pairs = rng.integers(0, len(vectors), size=(half, 2))
+    midpoints = vectors[pairs[:, 0]] + vectors[pairs[:, 1]]
+    sources = vectors[rng.integers(0, len(vectors), size=size - half)]
+    noise = rng.normal(size=sources.shape).astype(np.float32)
+    noise -= (noise * sources).sum(axis=1, keepdims=True) * sources  # orthogonal to it
+    noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
+    moved = sources + noise * np.float32(np.sqrt(1 / 0.7**2 - 1))  # cosine 0.7 to the source
+    queries = np.vstack([midpoints, moved]).astype(np.float32)
+    queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    return np.ascontiguousarray(queries)
 
 
 def _take(mask: Mask, ids: Ids) -> Mask:
