@@ -39,8 +39,9 @@ class RecommenderConfig:
     Attributes:
         passage_tokens: the most tokens of document text per passage.
         passage_overlap: tokens shared by consecutive passages.
-        encoder_backend: what runs the encoder: onnx-int8 (the default: fastest, and
-            faithful to torch's vectors within the README's bound), onnx or torch.
+        encoder_backend: what runs the encoder: onnx (the default: torch's vectors,
+            without torch, about 4x faster queries), onnx-int8 (faster still, but
+            outside the README's fidelity bound on one dev set) or torch.
         index_kind: vector index backend: auto, flat or hnsw.
         exact_search_limit: with ``auto``, the most passages searched exactly; past it
             an HNSW graph is built.

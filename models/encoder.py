@@ -14,7 +14,7 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,19 +26,21 @@ from models import onnx_backend
 from models.arrays import Progress, Vectors
 from models.embedding_cache import EmbeddingCache, content_key, default_cache_dir
 from models.exceptions import ConfigurationError, EncoderLoadError, EncoderMismatchError
-from models.onnx_backend import BACKENDS, DEFAULT_BACKEND, TORCH
+from models.onnx_backend import BACKENDS, DEFAULT_BACKEND, ONNX, TORCH
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 _ENCODE_CHUNK = 256
+_REMOTE_CHUNK = 8192
 _TOKENIZE_CHUNK = 512
 _FINGERPRINT_SKIP = {"README.md", ".gitattributes"}
 #: Backends whose vectors are interchangeable within the bound the README states
 #: (cosine >= .99 to torch's, every dev metric within .005): an index built with one
-#: answers queries encoded by another. Unknown backends are never assumed faithful.
-FAITHFUL_BACKENDS = frozenset(BACKENDS)
+#: answers queries encoded by another. onnx-int8 is outside it (README, Performance):
+#: its indexes take int8 queries only, and its queries no other index.
+FAITHFUL_BACKENDS = frozenset({TORCH, ONNX})
 
 
 def default_model_path() -> Path:
@@ -101,6 +103,12 @@ class Encoder:
             once the export exists.
         export_dir: where to keep ONNX exports when the model's folder is read-only
             (the whoknows cache folder by default).
+        threads: ONNX Runtime's threads (None: one per CPU this process may use).
+
+    Attributes:
+        remote: where passages not in the cache are embedded instead of here (an
+            engine such as pipelines.engines.RayEngine), called with chunks of texts;
+            None embeds them in this process.
     """
 
     def __init__(
@@ -113,6 +121,7 @@ class Encoder:
         query_cache_size: int = 1024,
         backend: str = DEFAULT_BACKEND,
         export_dir: Path | None = None,
+        threads: int | None = None,
     ) -> None:
         if backend not in BACKENDS:
             raise ConfigurationError(
@@ -144,7 +153,7 @@ class Encoder:
             max_seq_length = self._model.max_seq_length or self._model.tokenizer.model_max_length
         else:
             cache_root = export_dir or default_cache_dir()
-            self._onnx = onnx_backend.load(path, fingerprint, backend, cache_root)
+            self._onnx = onnx_backend.load(path, fingerprint, backend, cache_root, threads)
             dimension, max_seq_length = self._onnx.spec.dimension, self._onnx.spec.max_seq_length
         if not dimension:
             raise EncoderLoadError(f"the model in {path} does not declare an embedding size")
@@ -158,6 +167,7 @@ class Encoder:
         # Vectors of different backends are close, not equal: each has its own cache keys
         # (torch keeps the keys caches were made with before there were backends).
         self._cache_identity = fingerprint if backend == TORCH else f"{fingerprint}|{backend}"
+        self.remote: Callable[[list[str]], Vectors] | None = None
         self._queries: OrderedDict[str, Vectors] = OrderedDict()
         self._query_cache_size = query_cache_size
         self._lock = threading.Lock()
@@ -256,16 +266,26 @@ class Encoder:
         total = len(pending)
         if progress is not None:
             progress(stage, 0, total)
-        for start in range(0, total, _ENCODE_CHUNK):
-            chunk = pending[start : start + _ENCODE_CHUNK]
-            vectors = self._encode([texts[todo[k][0]] for k in chunk], "document")
+        # An engine pays a start-up per call: give it bigger chunks.
+        size = _ENCODE_CHUNK if self.remote is None else _REMOTE_CHUNK
+        for start in range(0, total, size):
+            chunk = pending[start : start + size]
+            inputs = [texts[todo[k][0]] for k in chunk]
+            if self.remote is None:
+                vectors = self._encode(inputs, "document")
+            else:
+                vectors = self.remote(inputs)
             for key, vector in zip(chunk, vectors, strict=True):
                 out[todo[key]] = vector
             if self.cache is not None:
                 self.cache.put_many(chunk, vectors)
             if progress is not None:
-                progress(stage, min(start + _ENCODE_CHUNK, total), total)
+                progress(stage, min(start + size, total), total)
         return out
+
+    def encode_uncached(self, texts: Sequence[str], role: str = "document") -> Vectors:
+        """Embed texts here and now: no cache, no engine (what an engine's workers call)."""
+        return self._encode(list(texts), role)
 
     def _encode(self, texts: list[str], role: str) -> Vectors:
         if self._onnx is not None:

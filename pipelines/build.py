@@ -20,6 +20,7 @@ from models.exceptions import ConfigurationError
 from models.onnx_backend import DEFAULT_BACKEND
 from models.recommender import Recommender
 from pipelines import ingest, tracking
+from pipelines.engines import ENGINES, RayEngine
 from pipelines.ingest import IngestReport
 from pipelines.ingest import processed as processed_records
 from pipelines.params import MiningConfig
@@ -40,20 +41,51 @@ class BuildResult:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class Engine:
+    """Where passages are embedded: ``local`` (this process) or ``ray`` (a Ray cluster
+    at ``address``, or a local Ray started for the build when None)."""
+
+    name: str = "local"
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ConfigurationError(
+                f"unknown engine {self.name!r}; choose one of {', '.join(ENGINES)}"
+            )
+        if self.address is not None and self.name != "ray":
+            raise ConfigurationError("a Ray address is for --engine ray")
+
+
+LOCAL = Engine()
+
+
 @contextmanager
 def open_encoder(
-    model_path: Path | None, cache_dir: Path | None, backend: str = DEFAULT_BACKEND
+    model_path: Path | None,
+    cache_dir: Path | None,
+    backend: str = DEFAULT_BACKEND,
+    engine: Engine = LOCAL,
 ) -> Iterator[Encoder]:
-    """The encoder of a local model folder (the bundled default if None), with its cache.
+    """The encoder of a local model folder (the bundled default if None), with its cache
+    and the engine that embeds what the cache lacks.
 
-    On exit the cache is closed and detached: a recommender may keep the encoder,
-    never the cache.
+    On exit the cache is closed and detached, and the engine let go: a recommender
+    may keep the encoder, never the cache or the engine.
     """
     cache = EmbeddingCache(cache_dir / CACHE_FILE) if cache_dir is not None else None
     encoder = Encoder(model_path, cache=cache, backend=backend, export_dir=cache_dir)
+    remote = None
     try:
+        if engine.name == "ray":
+            remote = RayEngine(encoder, engine.address, export_dir=cache_dir)
+            encoder.remote = remote
         yield encoder
     finally:
+        encoder.remote = None
+        if remote is not None:
+            remote.close()
         if encoder.cache is not None:
             encoder.cache.close()
             encoder.cache = None
@@ -65,11 +97,12 @@ def build(
     config: RecommenderConfig | None = None,
     model_path: Path | None = None,
     cache_dir: Path | None = None,
+    engine: Engine = LOCAL,
     progress: Progress | None = None,
 ) -> Recommender:
     """Index already-ingested records in memory, with a local encoder and the embedding cache."""
     backend = (config or RecommenderConfig()).encoder_backend
-    with open_encoder(model_path, cache_dir, backend) as encoder:
+    with open_encoder(model_path, cache_dir, backend, engine) as encoder:
         return Recommender.build(
             result.documents, result.people, encoder=encoder, config=config, progress=progress
         )
@@ -103,6 +136,7 @@ def run(
     erased: Collection[str] = (),
     history: MiningConfig | None = None,
     seed: int = 0,
+    engine: Engine = LOCAL,
     progress: Progress | None = None,
 ) -> BuildResult:
     """Ingest, embed and index, then write the index directory ``out`` atomically.
@@ -120,7 +154,12 @@ def run(
     if strict:
         result.raise_if_skipped()
     recommender = build(
-        result, config=config, model_path=model_path, cache_dir=cache_dir, progress=progress
+        result,
+        config=config,
+        model_path=model_path,
+        cache_dir=cache_dir,
+        engine=engine,
+        progress=progress,
     )
     recommender, extras = _from_history(recommender, history, seed, progress)
     report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
@@ -152,6 +191,7 @@ def update(
     erased: Collection[str] = (),
     history: MiningConfig | None = None,
     seed: int = 0,
+    engine: Engine = LOCAL,
     progress: Progress | None = None,
 ) -> UpdateResult:
     """Bring the index at ``index_dir`` up to the sources, embedding only new and
@@ -182,7 +222,7 @@ def update(
     if strict:
         result.raise_if_skipped()
     model = model_path or recorded_model_path(previous.encoder)
-    with open_encoder(model, cache_dir, config.encoder_backend) as encoder:
+    with open_encoder(model, cache_dir, config.encoder_backend, engine) as encoder:
         embeddings, changes = previous.update(
             result.documents, result.people, encoder, progress=progress
         )

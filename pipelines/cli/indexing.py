@@ -90,6 +90,22 @@ def build(
         Path | None,
         typer.Option("--index", help="The index to update (with --update).", show_default=False),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine",
+            help="Where passages are embedded: local, or ray (Ray Data on a Ray cluster).",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="The Ray cluster's head (host:port); default: a local Ray for the build.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Ingest documents and people, embed them and write an index directory."""
     from pipelines import build as pipeline
@@ -112,6 +128,7 @@ def build(
             "erased": erased,
             "history": settings.mining,
             "seed": settings.seed,
+            "engine": pipeline.Engine(engine, ray_address if engine == "ray" else None),
         }
         with progress() as bars:
             if update:
