@@ -24,10 +24,13 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -252,18 +255,23 @@ def _quantise(source: Path, out: Path) -> None:
 class OnnxModel:
     """Runs an exported encoder with ONNX Runtime and the model's fast tokenizer.
 
+    A single text (a query) runs on one session spread over every thread: the
+    shortest wait. Many texts (a build) run one per thread at once on a second,
+    single-threaded session, made at the first such call: about 1.3x the throughput
+    of spreading each text over the threads (README, Performance). Both give the same
+    vector for a text.
+
     Args:
         graph: the ONNX file.
         spec: what the export recorded.
         tokenizer_file: the model's ``tokenizer.json``.
-        threads: ONNX Runtime's intra-op threads (None: one per CPU this process may use;
-            ONNX Runtime's own default counts physical cores only, half of them here).
+        threads: threads to use (None: one per CPU this process may use; ONNX Runtime's
+            own default counts physical cores only).
     """
 
     def __init__(
         self, graph: Path, spec: ExportSpec, tokenizer_file: Path, threads: int | None = None
     ) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         if not tokenizer_file.is_file():
@@ -271,16 +279,11 @@ class OnnxModel:
                 f"the ONNX backends need the model's fast tokenizer ({tokenizer_file} is "
                 "missing): set encoder_backend: torch"
             )
-        options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
-        options.log_severity_level = 3
-        try:
-            self._session = onnxruntime.InferenceSession(
-                str(graph), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise EncoderLoadError(f"cannot load the ONNX encoder {graph}: {exc}") from exc
+        self.graph = graph
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self._session = self._open(self.threads)
+        self._single: Any = None  # the one-thread session for many texts, when needed
+        self._single_lock = threading.Lock()
         self.spec = spec
         self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
         self.tokenizer.no_padding()
@@ -288,6 +291,20 @@ class OnnxModel:
         self._truncating = Tokenizer.from_file(str(tokenizer_file))
         self._truncating.enable_truncation(spec.max_seq_length)
         self._truncating.no_padding()
+
+    def _open(self, threads: int) -> Any:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        try:
+            return onnxruntime.InferenceSession(
+                str(self.graph), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise EncoderLoadError(f"cannot load the ONNX encoder {self.graph}: {exc}") from exc
 
     def offsets(self, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
         """Character spans of each text's tokens (no special tokens)."""
@@ -307,19 +324,37 @@ class OnnxModel:
         if self.spec.lower_case:
             prepared = [t.lower() for t in prepared]
         out = np.empty((len(prepared), self.spec.dimension), dtype=np.float32)
+        parallel = len(prepared) > 1 and self.threads > 1
+        session = self._single_session() if parallel else self._session
         for start in range(0, len(prepared), _TOKENIZE_BATCH):
             encoded = self._truncating.encode_batch(prepared[start : start + _TOKENIZE_BATCH])
-            for row, item in enumerate(encoded, start):
-                ids = np.array([item.ids], dtype=np.int64)
-                feeds = {
-                    "input_ids": ids,
-                    "attention_mask": np.ones_like(ids),
-                    "token_type_ids": np.array([item.type_ids], dtype=np.int64),
-                }
-                out[row] = self._session.run(None, {n: feeds[n] for n in self.spec.inputs})[0][0]
+            if not parallel:
+                for row, item in enumerate(encoded, start):
+                    out[row] = self._run(session, item)
+                continue
+            with ThreadPoolExecutor(self.threads) as pool:  # ONNX Runtime releases the GIL
+                vectors = pool.map(lambda item: self._run(session, item), encoded)
+                for row, vector in enumerate(vectors, start):
+                    out[row] = vector
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         result: Vectors = np.ascontiguousarray(out / np.maximum(norms, 1e-12), dtype=np.float32)
         return result
+
+    def _run(self, session: Any, item: Any) -> Vectors:
+        ids = np.array([item.ids], dtype=np.int64)
+        feeds = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.array([item.type_ids], dtype=np.int64),
+        }
+        vector: Vectors = session.run(None, {n: feeds[n] for n in self.spec.inputs})[0][0]
+        return vector
+
+    def _single_session(self) -> Any:
+        with self._single_lock:
+            if self._single is None:
+                self._single = self._open(1)
+            return self._single
 
 
 def load(
