@@ -113,13 +113,7 @@ def assemble(
     """
     rankers = rankers_of(config)
     check_compatible(embeddings.encoder, encoder, Path("(embeddings)"))
-    made = (embeddings.passage_tokens, embeddings.passage_overlap)
-    if made != (config.passage_tokens, config.passage_overlap):
-        raise ConfigurationError(
-            f"the embeddings were made with passages of {made[0]} tokens overlapping by "
-            f"{made[1]}, the parameters ask for {config.passage_tokens} and "
-            f"{config.passage_overlap}; embed again with these parameters"
-        )
+    check_passage_size(embeddings, config, "embed again with these parameters")
     report = progress or (lambda stage, done, total: None)
     corpus = embeddings.corpus
     passages = create_index(
@@ -154,6 +148,21 @@ def assemble(
     )
     parts = IndexParts(corpus, passages, profiles, lexical, titles, evidence, rankers)
     return Assembly(parts, encoder, config, manifest)
+
+
+def check_passage_size(embeddings: Embeddings, config: RecommenderConfig, remedy: str) -> None:
+    """Refuse parameters that would cut passages otherwise than these embeddings did.
+
+    Raises:
+        ConfigurationError: another passage size or overlap, with ``remedy`` said.
+    """
+    made = (embeddings.passage_tokens, embeddings.passage_overlap)
+    if made != (config.passage_tokens, config.passage_overlap):
+        raise ConfigurationError(
+            f"the embeddings were made with passages of {made[0]} tokens overlapping by "
+            f"{made[1]}, the parameters ask for {config.passage_tokens} and "
+            f"{config.passage_overlap}; {remedy}"
+        )
 
 
 def embeddings_of(directory: Path) -> Embeddings:

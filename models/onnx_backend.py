@@ -298,6 +298,9 @@ class OnnxModel:
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
+        # Threads that spin while waiting for work steal the cores of requests running
+        # beside them (a service answers many at once): let them sleep instead.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             return onnxruntime.InferenceSession(

@@ -150,9 +150,7 @@ def run(
     """
     started = time.perf_counter()
     check_replaceable(Path(out))  # before any work, not after minutes of embedding
-    result = ingest.run(documents, people, erased=erased, progress=progress)
-    if strict:
-        result.raise_if_skipped()
+    result = _ingest(documents, people, erased, strict, progress)
     recommender = build(
         result,
         config=config,
@@ -161,10 +159,36 @@ def run(
         engine=engine,
         progress=progress,
     )
+    recommender = _save(recommender, result, out, history, seed, progress)
+    return BuildResult(recommender, result.report, out, time.perf_counter() - started)
+
+
+def _ingest(
+    documents: Sequence[Path],
+    people: Sequence[Path],
+    erased: Collection[str],
+    strict: bool,
+    progress: Progress | None,
+) -> ingest.IngestResult:
+    result = ingest.run(documents, people, erased=erased, progress=progress)
+    if strict:
+        result.raise_if_skipped()
+    return result
+
+
+def _save(
+    recommender: Recommender,
+    result: ingest.IngestResult,
+    out: Path,
+    history: MiningConfig | None,
+    seed: int,
+    progress: Progress | None,
+) -> Recommender:
+    """Fit the rankers on mined history where asked, then write the index with its report."""
     recommender, extras = _from_history(recommender, history, seed, progress)
     report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
     recommender.save(out, extras={REPORT_FILE: report, **extras})
-    return BuildResult(recommender, result.report, out, time.perf_counter() - started)
+    return recommender
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,16 +235,8 @@ def update(
     check_replaceable(target)
     config = config or RecommenderConfig()
     previous = assembly.embeddings_of(Path(index_dir))
-    asked = (config.passage_tokens, config.passage_overlap)
-    if asked != (previous.passage_tokens, previous.passage_overlap):
-        raise ConfigurationError(
-            f"the index at {index_dir} has passages of {previous.passage_tokens} tokens "
-            f"overlapping by {previous.passage_overlap}, the parameters ask for {asked[0]} "
-            f"and {asked[1]}: build it in full instead of updating it"
-        )
-    result = ingest.run(documents, people, erased=erased, progress=progress)
-    if strict:
-        result.raise_if_skipped()
+    assembly.check_passage_size(previous, config, "build it in full instead of updating it")
+    result = _ingest(documents, people, erased, strict, progress)
     model = model_path or recorded_model_path(previous.encoder)
     with open_encoder(model, cache_dir, config.encoder_backend, engine) as encoder:
         embeddings, changes = previous.update(
@@ -229,9 +245,7 @@ def update(
         recommender = Recommender.from_embeddings(
             embeddings, encoder=encoder, config=config, progress=progress
         )
-    recommender, extras = _from_history(recommender, history, seed, progress)
-    report = json.dumps(result.report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    recommender.save(target, extras={REPORT_FILE: report, **extras})
+    recommender = _save(recommender, result, target, history, seed, progress)
     seconds = time.perf_counter() - started
     return UpdateResult(recommender, result.report, changes, target, seconds)
 

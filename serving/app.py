@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from models.index import search_one_query_at_a_time
 from models.recommender import Recommender
 from pipelines.exceptions import StoreError
 from pipelines.store import Store
@@ -49,6 +50,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        search_one_query_at_a_time()
         opened = store
         app.state.store_error = None
         if opened is None:

@@ -87,7 +87,7 @@ def test_encoder_backends(sample_queries: list[str]) -> None:
 def test_build_against_a_bare_encode_loop() -> None:
     """Passages per second of the embed step of a build, against the backend's own loop."""
     rows: dict[str, object] = {}
-    for backend in ("onnx-int8", "torch"):
+    for backend in BACKENDS:
         encoder = Encoder(backend=backend)
         passages, documents = dev_passages(encoder)
         start = time.perf_counter()

@@ -140,7 +140,10 @@ def test_other_passage_parameters_need_a_full_build(tmp_path: Path) -> None:
         )
     with pytest.raises(ConfigurationError, match="build it in full"):
         build.update(
-            [docs], [people], tmp_path / "index", config=RecommenderConfig(encoder_backend="onnx-int8")
+            [docs],
+            [people],
+            tmp_path / "index",
+            config=RecommenderConfig(encoder_backend="onnx-int8"),
         )
 
 
