@@ -19,7 +19,7 @@ from models.recommender import Recommender
 from pipelines.exceptions import StoreError
 from pipelines.store import Store
 from serving import errors, integrations
-from serving.answering import Exposure
+from serving.answering import Exposure, Slots
 from serving.auth import Authenticator
 from serving.browser import KeyOrigins, install_cors
 from serving.config import Settings
@@ -105,6 +105,7 @@ def create_app(
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
     app.state.exposure = Exposure()
+    app.state.slots = Slots(settings.concurrency or None)
     key_origins = KeyOrigins()
     errors.install(app)
     # Each middleware wraps the ones before it: a 413 still gets CORS headers, and

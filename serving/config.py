@@ -46,6 +46,8 @@ class Settings(BaseSettings):
         jwt_groups_claim: the claim that lists the caller's groups.
         jwt_admin_group: a group whose members are administrators.
         profile_fields: the person fields ever returned by the API (id is always).
+        concurrency: recommendations computed at once per process; the others queue
+            (0: one per CPU the process may use).
         rate_limit: requests per minute per key (or per address when anonymous);
             0 turns limiting off.
         redis_url: a Redis shared by every worker and replica (``redis://host:6379/0``):
@@ -94,6 +96,7 @@ class Settings(BaseSettings):
     jwt_groups_claim: str = "groups"
     jwt_admin_group: str | None = None
     profile_fields: list[str] = Field(default_factory=lambda: list(PROFILE_FIELDS))
+    concurrency: int = Field(default=0, ge=0)
     rate_limit: int = Field(default=120, ge=0)
     redis_url: str | None = None
     max_body_bytes: int = Field(default=65536, ge=1024)

@@ -91,6 +91,7 @@ async def answer_chat(
             limit_people=settings.chat_limit,
             asker=caller.person,
             exposure=exposure,
+            slots=request.app.state.slots,
         )
     except RateLimited as exc:
         raise Reply(f"Too many questions: ask again in {exc.retry_after} seconds.") from None

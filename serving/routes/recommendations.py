@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from serving.answering import answer
 from serving.deps import CallerDep, ExposureDep, RecommenderDep, SettingsDep, StoreDep
@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1", tags=["recommendations"])
     },
 )
 def recommend(
+    request: Request,
     body: RecommendationRequest,
     recommender: RecommenderDep,
     caller: CallerDep,
@@ -58,5 +59,6 @@ def recommend(
         asker=body.requester_id or caller.person,
         cross_functional=body.cross_functional,
         exposure=exposure(store),
+        slots=request.app.state.slots,
     )
     return RecommendationResponse.of(recommendation_id, result, settings.profile_fields)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from unittest.mock import patch
 
 import anyio
 import pytest
@@ -13,12 +16,15 @@ from pydantic import BaseModel
 from starlette.types import Message, Receive, Scope, Send
 
 from models.exceptions import ConfigurationError
+from models.recommender import Recommender
+from serving.answering import Slots
 from serving.limits import (
     BodyLimitMiddleware,
     RateLimited,
     RateLimiter,
     install_body_limit,
 )
+from tests.serving.conftest import anonymous_client
 
 REDIS = "redis://127.0.0.1:6379/0"
 
@@ -315,3 +321,44 @@ def test_the_limit_is_not_applied_to_other_scopes() -> None:
 
     anyio.run(run)
     assert calls == ["lifespan"]
+
+
+# --- recommendations computed at once --------------------------------------------------
+
+
+def test_requests_past_the_concurrency_queue_instead_of_computing_side_by_side(
+    tiny: Recommender,
+) -> None:
+    running, most = 0, 0
+    lock = threading.Lock()
+    original = tiny.recommend
+
+    def slow(*args: object, **kwargs: object) -> object:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        try:
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                running -= 1
+
+    client = anonymous_client(tiny, concurrency=2, rate_limit=0)
+    with client, patch.object(tiny, "recommend", slow):
+        assert client.app.state.slots.size == 2  # type: ignore[attr-defined]
+
+        def ask(number: int) -> int:
+            body = {"query": f"kafka consumer lag {number}"}
+            return client.post("/v1/recommendations", json=body).status_code
+
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(ask, range(8)))
+    assert codes == [200] * 8
+    assert most == 2, "eight requests at once, two computed at a time"
+
+
+def test_the_default_concurrency_is_one_per_cpu() -> None:
+    assert Slots().size == len(os.sched_getaffinity(0))
+    assert Slots(3).size == 3
