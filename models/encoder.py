@@ -303,8 +303,14 @@ class Encoder:
         return result
 
 
-def load_sentence_transformer(path: Path, device: str) -> SentenceTransformer:
-    """A sentence-transformers model from a local folder, never from a hub."""
+def load_sentence_transformer(
+    path: Path, device: str, model_kwargs: dict[str, Any] | None = None
+) -> SentenceTransformer:
+    """A sentence-transformers model from a local folder, never from a hub.
+
+    ``model_kwargs`` go to the underlying transformers model (e.g. its attention
+    implementation).
+    """
     # Belt and braces: loading by path needs no hub, and this makes sure that
     # nothing inside transformers tries one either.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -315,7 +321,9 @@ def load_sentence_transformer(path: Path, device: str) -> SentenceTransformer:
     # A bar per model load is noise in a server log and between our own bars.
     transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     try:
-        return SentenceTransformer(str(path), device=device, local_files_only=True)
+        return SentenceTransformer(
+            str(path), device=device, local_files_only=True, model_kwargs=model_kwargs
+        )
     except (OSError, ValueError, json.JSONDecodeError) as exc:
         raise EncoderLoadError(f"could not load the encoder from {path}: {exc}") from exc
 
