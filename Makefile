@@ -21,14 +21,13 @@ CHROMIUM ?= /usr/bin/chromium
 install: $(INSTALLED)
 
 # torch first, from the local CPU wheel: anything that pulls torch from the registry
-# brings gigabytes of CUDA packages with it.
+# brings gigabytes of CUDA packages with it. Last, the default encoder's ONNX export is
+# made once from the installed weights (else the first build would wait for torch).
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
-	# The default encoder's ONNX export, made once from the installed weights (it would
-	# otherwise be made by the first build, which then waits for torch to load).
 	$(BIN)/python -c "from models.encoder import Encoder; Encoder()"
 	touch $@
 
