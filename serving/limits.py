@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from fastapi import FastAPI
 from limits import RateLimitItemPerMinute
@@ -25,6 +24,8 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.exceptions import ConfigurationError, WhoknowsError
+from pipelines.store.database import masked
+from serving.outage import OutageLog
 
 log = logging.getLogger("whoknows.serving")
 
@@ -82,7 +83,7 @@ class RateLimiter:
             ) from exc
         self._limiter = MovingWindowRateLimiter(self._storage)
         self._item = RateLimitItemPerMinute(max(per_minute, 1))
-        self._failed_at = float("-inf")
+        self._outage = OutageLog()
 
     @property
     def shared(self) -> bool:
@@ -103,32 +104,16 @@ class RateLimiter:
                 return
             stats = self._limiter.get_window_stats(self._item, self.namespace, identity)
         except StorageError as exc:
-            now = time.monotonic()
-            if now - self._failed_at >= 60.0:
-                self._failed_at = now
-                log.error(
-                    "rate limits are not counted: %s is unreachable (%s); letting requests "
-                    "through until it answers",
-                    redacted(self.storage_uri),
-                    exc.storage_error,
-                )
+            self._outage.failed(
+                "rate limits are not counted: %s is unreachable (%s); letting requests "
+                "through until it answers",
+                masked(self.storage_uri),
+                exc.storage_error,
+            )
             return
         raise RateLimited(
             max(1, math.ceil(stats.reset_time - time.time())), per_minute=self.per_minute
         )
-
-    def reset(self) -> None:
-        """Forget every count (tests, and an operator clearing a shared Redis)."""
-        self._storage.reset()
-
-
-def redacted(uri: str) -> str:
-    """A storage URL without its password, for logs."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class BodyLimitMiddleware:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from models.recommender import Recommender
 from pipelines.exceptions import StoreError
 from pipelines.store import Store, person_hash
+from serving.outage import OutageLog
 
 log = logging.getLogger("whoknows.serving")
 
@@ -34,8 +35,9 @@ SIGNAL_KEY = "whoknows:privacy:version"
 class PrivacySignal:
     """A counter in a shared Redis that moves with every privacy request.
 
-    Redis being unreachable is logged and otherwise ignored: the database stays the
-    record, and polling it every ``interval`` still reaches every worker.
+    Redis being unreachable is logged (once a minute while it lasts) and otherwise
+    ignored: the database stays the record, and polling it every ``interval`` still
+    reaches every worker.
 
     Args:
         url: the Redis URL (``redis://host:6379/0``).
@@ -46,6 +48,7 @@ class PrivacySignal:
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._outage = OutageLog()
 
     def announce(self) -> None:
         """Tell every worker that the suppression list changed."""
@@ -59,7 +62,7 @@ class PrivacySignal:
         try:
             value = self._redis.get(SIGNAL_KEY)
         except self._errors as exc:
-            log.warning("cannot read the privacy signal: %s", exc)
+            self._outage.failed("cannot read the privacy signal: %s", exc)
             return None
         return value if isinstance(value, bytes) else None
 

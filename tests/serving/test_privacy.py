@@ -14,6 +14,7 @@ from models.recommender import Recommender
 from pipelines.store import Store, person_hash
 from serving.app import create_app
 from serving.config import Settings
+from serving.privacy import PrivacySignal
 from tests.conftest import tiny_records
 from tests.serving.conftest import LOOPBACK, bearer
 
@@ -270,3 +271,13 @@ def test_a_department_only_restricted_documents_name_is_not_revealed(encoder: En
         response = client.post("/v1/recommendations", json=body, headers=bearer(board))
         assert response.status_code == 200 and response.json()["resources"][0]["id"] == "d7"
     store.close()
+
+
+def test_an_unreachable_signal_is_read_as_no_signal_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    signal = PrivacySignal("redis://127.0.0.1:1/0")
+    with caplog.at_level("ERROR", logger="whoknows.serving"):
+        assert [signal.version() for _ in range(3)] == [None, None, None]
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and "cannot read the privacy signal" in errors[0]
