@@ -20,30 +20,17 @@ import numpy as np
 from models.arrays import Progress
 from models.artifact import Manifest
 from models.config import RecommenderConfig
-from models.corpus import Corpus
 from models.embeddings import Embeddings
-from models.encoder import (
-    Encoder,
-    check_compatible,
-    encoder_entry,
-    recorded_backend,
-    recorded_model_path,
-)
+from models.encoder import Encoder, check_compatible, encoder_entry, recorded_encoder
 from models.evidence import EvidenceIndex
 from models.exceptions import ArtifactFormatError, ConfigurationError
-from models.index import create_index, load_index
+from models.index import create_index
 from models.index.hnsw import HNSWIndex
 from models.lexical import LexicalIndex
 from models.ranker import LinearRanker, default_ranker
 from models.records import Document, Person
 from models.retrieval import lexical_texts
-from models.storage import (
-    PASSAGE_INDEX_FILE,
-    PROFILE_INDEX_FILE,
-    IndexParts,
-    check_consistent,
-    data_hash,
-)
+from models.storage import IndexParts, data_hash, read_vectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +161,7 @@ def embeddings_of(directory: Path) -> Embeddings:
     """
     manifest = Manifest.read(directory)
     config = RecommenderConfig.from_dict(manifest.params)
-    dimension = int(manifest.encoder["dimension"])
-    corpus = Corpus.load(directory)
-    passages = load_index(directory / PASSAGE_INDEX_FILE, manifest.index_kind, dimension)
-    profiles = load_index(directory / PROFILE_INDEX_FILE, "flat", dimension)
-    check_consistent(directory, manifest, corpus, passages, profiles)
+    corpus, passages, profiles = read_vectors(directory, manifest)
     order = np.argsort(passages.ids(), kind="stable")
     return Embeddings(
         corpus,
@@ -226,10 +209,7 @@ def read(
     """
     manifest = Manifest.read(directory)
     if encoder is None:
-        encoder = Encoder(
-            model_path or recorded_model_path(manifest.encoder),
-            backend=recorded_backend(manifest.encoder),
-        )
+        encoder = recorded_encoder(manifest.encoder, model_path)
     check_compatible(manifest.encoder, encoder, directory)
     for _attempt in range(3):
         config = RecommenderConfig.from_dict(manifest.params)

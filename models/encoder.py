@@ -142,7 +142,6 @@ class Encoder:
         self.path = path
         self.batch_size = batch_size
         self.cache = cache
-        self.backend = backend
         self._device = device
         fingerprint = model_fingerprint(path)
         self._model: SentenceTransformer | None = None
@@ -176,6 +175,11 @@ class Encoder:
     def dimension(self) -> int:
         """Length of the vectors."""
         return self.info.dimension
+
+    @property
+    def backend(self) -> str:
+        """What runs the encoder: ``torch``, ``onnx`` or ``onnx-int8``."""
+        return self.info.backend
 
     @property
     def model(self) -> SentenceTransformer:
@@ -361,6 +365,16 @@ def recorded_backend(entry: dict[str, Any]) -> str:
             f"of whoknows does not have ({', '.join(BACKENDS)})"
         )
     return backend
+
+
+def recorded_encoder(entry: dict[str, Any], model_path: Path | None = None) -> Encoder:
+    """The encoder an index or embeddings were made with, on the backend they were made
+    with: their recorded model folder, or ``model_path`` instead.
+
+    Raises:
+        EncoderLoadError: the recorded folder is not here, or the backend is unknown.
+    """
+    return Encoder(model_path or recorded_model_path(entry), backend=recorded_backend(entry))
 
 
 def check_compatible(entry: dict[str, Any], encoder: Encoder, where: Path) -> None:

@@ -68,7 +68,6 @@ class ExportSpec:
         inputs: the graph's input names (``token_type_ids`` only where the model has them).
         query_prompt: text put before every query (a model's "query" prompt).
         document_prompt: text put before every passage.
-        pad_id: the tokenizer's padding token.
         fingerprint: the fingerprint of the weights exported.
     """
 
@@ -78,7 +77,6 @@ class ExportSpec:
     inputs: tuple[str, ...]
     query_prompt: str
     document_prompt: str
-    pad_id: int
     fingerprint: str
     format_version: int = EXPORT_FORMAT_VERSION
 
@@ -230,7 +228,6 @@ def _export_fp32(model_path: Path, fingerprint: str, out: Path) -> ExportSpec:
         inputs=inputs,
         query_prompt=str(prompts.get("query", "")),
         document_prompt=str(prompts.get("document", prompts.get("passage", ""))),
-        pad_id=int(tokenizer.pad_token_id or 0),
         fingerprint=fingerprint,
     )
 
@@ -332,14 +329,16 @@ class OnnxModel:
         out = np.empty((len(prepared), self.spec.dimension), dtype=np.float32)
         parallel = len(prepared) > 1 and self.threads > 1
         session = self._single_session() if parallel else self._session
-        for start in range(0, len(prepared), _TOKENIZE_BATCH):
-            encoded = self._truncating.encode_batch(prepared[start : start + _TOKENIZE_BATCH])
-            if not parallel:
-                for row, item in enumerate(encoded, start):
-                    out[row] = self._run(session, item)
-                continue
-            with ThreadPoolExecutor(self.threads) as pool:  # ONNX Runtime releases the GIL
-                vectors = pool.map(lambda item: self._run(session, item), encoded)
+
+        def run(item: Any) -> Vectors:
+            return self._run(session, item)
+
+        # ONNX Runtime releases the GIL: the pool's threads run side by side.
+        pool = ThreadPoolExecutor(self.threads) if parallel else None
+        with pool or contextlib.nullcontext():
+            for start in range(0, len(prepared), _TOKENIZE_BATCH):
+                encoded = self._truncating.encode_batch(prepared[start : start + _TOKENIZE_BATCH])
+                vectors = pool.map(run, encoded) if pool else map(run, encoded)
                 for row, vector in enumerate(vectors, start):
                     out[row] = vector
         norms = np.linalg.norm(out, axis=1, keepdims=True)

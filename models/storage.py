@@ -72,11 +72,7 @@ class IndexParts:
     @classmethod
     def read(cls, directory: Path, manifest: Manifest, config: RecommenderConfig) -> IndexParts:
         """Read and check every part of an index directory built with ``config``."""
-        dimension = int(manifest.encoder["dimension"])
-        corpus = Corpus.load(directory)
-        passages = load_index(directory / PASSAGE_INDEX_FILE, manifest.index_kind, dimension)
-        profiles = load_index(directory / PROFILE_INDEX_FILE, "flat", dimension)
-        check_consistent(directory, manifest, corpus, passages, profiles)
+        corpus, passages, profiles = read_vectors(directory, manifest)
         documents = len(corpus.documents)
         rankers = {
             task: LinearRanker.load(directory / name)
@@ -97,6 +93,17 @@ class IndexParts:
             ),
             rankers,
         )
+
+
+def read_vectors(directory: Path, manifest: Manifest) -> tuple[Corpus, VectorIndex, VectorIndex]:
+    """The records, passage index and profile index of an index directory, checked
+    against each other and the manifest."""
+    dimension = int(manifest.encoder["dimension"])
+    corpus = Corpus.load(directory)
+    passages = load_index(directory / PASSAGE_INDEX_FILE, manifest.index_kind, dimension)
+    profiles = load_index(directory / PROFILE_INDEX_FILE, "flat", dimension)
+    check_consistent(directory, manifest, corpus, passages, profiles)
+    return corpus, passages, profiles
 
 
 def check_consistent(

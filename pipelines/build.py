@@ -15,7 +15,7 @@ from models.artifact import check_replaceable
 from models.config import RecommenderConfig
 from models.embedding_cache import EmbeddingCache
 from models.embeddings import Changes, Embeddings
-from models.encoder import Encoder, recorded_backend, recorded_model_path
+from models.encoder import Encoder, recorded_encoder, recorded_model_path
 from models.exceptions import ConfigurationError
 from models.onnx_backend import DEFAULT_BACKEND
 from models.recommender import Recommender
@@ -286,10 +286,7 @@ def index(
     check_replaceable(Path(out))
     embeddings = Embeddings.load(embeddings_dir)
     # The vectors were made by the embeddings' encoder: queries are encoded by the same one.
-    encoder = Encoder(
-        model_path or recorded_model_path(embeddings.encoder),
-        backend=recorded_backend(embeddings.encoder),
-    )
+    encoder = recorded_encoder(embeddings.encoder, model_path)
     recommender = Recommender.from_embeddings(
         embeddings, encoder=encoder, config=config, progress=progress
     )
