@@ -4,9 +4,7 @@ Scores are inner products of unit vectors, i.e. cosine similarities. Ids are
 int64 and stable: removing vectors never renumbers the others.
 """
 
-import faiss
-
-from models.index.base import SearchHits, VectorIndex
+from models.index.base import SearchHits, VectorIndex, limit_search_threads
 from models.index.factory import INDEX_KINDS, create_index, load_index
 
 __all__ = [
@@ -27,4 +25,4 @@ def search_one_query_at_a_time() -> None:
     took 5 ms of a 1,094-passage search on a busy 2-core machine. Builds keep
     every thread (they add and search many vectors at once).
     """
-    faiss.omp_set_num_threads(1)
+    limit_search_threads(1)

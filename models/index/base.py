@@ -12,6 +12,17 @@ import numpy as np
 from models.arrays import Ids, Mask, Vectors
 from models.exceptions import ArtifactFormatError, ConfigurationError
 
+#: FAISS (OpenMP) threads per search, set in every thread that searches; None: OpenMP's
+#: default. OpenMP keeps the number per thread, so setting it once at start-up does
+#: not reach the threads that answer requests.
+_search_threads: int | None = None
+
+
+def limit_search_threads(threads: int | None) -> None:
+    """Search with at most ``threads`` FAISS threads in every thread of this process."""
+    global _search_threads
+    _search_threads = threads
+
 
 class SearchHits(NamedTuple):
     """Nearest neighbours of a batch of queries, best first.
@@ -151,6 +162,8 @@ class VectorIndex(ABC):
             # outlive the search: the selector only points at it.
             selector = faiss.IDSelectorBitmap(bits)  # type: ignore[call-arg, arg-type]
             params = self._search_parameters(selector)
+        if _search_threads is not None:  # OpenMP keeps the number per thread
+            faiss.omp_set_num_threads(_search_threads)
         scores, ids = self._index.search(queries, k, params=params)
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return SearchHits(scores, ids.astype(np.int64))

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from models.assembly import assemble, embed
 from models.config import RecommenderConfig
 from models.encoder import Encoder
 from models.exceptions import ArtifactFormatError, ConfigurationError
-from models.index import VectorIndex, create_index, load_index
+from models.index import VectorIndex, base, create_index, load_index
 from models.index.factory import AUTO_FLAT_LIMIT
 from models.index.hnsw import EF_CHOICES, HNSWIndex
 from tests.conftest import tiny_records
@@ -156,3 +158,24 @@ def test_a_large_build_records_its_tuning_in_the_manifest(encoder: Encoder) -> N
     exact = RecommenderConfig()
     small = assemble(embed(documents, people, encoder, exact), encoder, exact)
     assert small.manifest.index_kind == "flat" and small.manifest.search == {}
+
+
+def test_a_search_thread_limit_reaches_every_thread_that_searches() -> None:
+    """OpenMP keeps its thread count per thread: the service sets it at start-up and
+    answers in other threads, where a plain omp_set_num_threads(1) did not reach."""
+    index = create_index("flat", 16)
+    index.build(unit_vectors(50), np.arange(50))
+    seen: list[int] = []
+
+    def search() -> None:
+        index.search(unit_vectors(1, seed=1), 3)
+        seen.append(faiss.omp_get_max_threads())
+
+    try:
+        base.limit_search_threads(1)
+        thread = threading.Thread(target=search)
+        thread.start()
+        thread.join()
+    finally:
+        base.limit_search_threads(None)
+    assert seen == [1]
