@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -259,6 +260,10 @@ class Store(ChatLinks):
                 raise StoreError(f"logged item {item.item_id!r} has unknown kind {item.kind!r}")
         try:
             with self._transaction() as connection:
+                if connection.dialect.name == "postgresql":
+                    # a log line need not wait for the server's disk: a crash of the
+                    # server may lose the last ones, never feedback (which waits)
+                    connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
                 connection.execute(
                     insert(recommendations).values(
                         id=log.id,

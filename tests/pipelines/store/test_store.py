@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -24,6 +27,7 @@ from pipelines.store.database import masked, normalise_url
 from pipelines.store.schema import api_keys, feedback, recommendations, recommended_items
 from pipelines.store.schema import suppressions as suppressions_table
 
+ROOT = Path(__file__).resolve().parents[3]
 NOW = datetime(2025, 3, 4, 12, 30, 15, 123456, tzinfo=UTC)
 
 
@@ -198,6 +202,31 @@ def test_an_in_memory_store_is_one_database_for_every_thread() -> None:
         thread.start()
         thread.join()
         assert seen == [1]
+
+
+def test_a_sqlite_file_keeps_a_write_ahead_log_and_commits_survive_a_killed_process(
+    tmp_path: Path,
+) -> None:
+    """Commits do not wait for the disk (synchronous=NORMAL in WAL mode) yet what was
+    acknowledged before a kill -9 of the process is there afterwards."""
+    url = f"sqlite:///{tmp_path}/store.db"
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(ROOT)!r})
+from tests.pipelines.store.test_store import logged
+from pipelines.store import FeedbackEvent, Store
+store = Store({url!r})
+store.log_recommendation(logged("r1"))
+store.add_feedback(FeedbackEvent("r1", "doc1", "resource", "helpful", "key:tester"))
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr.decode()
+    with Store(url) as store, store.engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert connection.execute(select(recommendations.c.id)).scalars().all() == ["r1"]
+        assert connection.execute(select(feedback.c.action)).scalars().all() == ["helpful"]
 
 
 def test_plain_postgresql_urls_use_psycopg_and_passwords_are_masked() -> None:
