@@ -1,4 +1,10 @@
-"""Dependencies of the routes, as Annotated aliases."""
+"""Dependencies of the routes, as Annotated aliases.
+
+Those that only read the app's state are ``async``: FastAPI runs a plain ``def``
+dependency in its thread pool, a round trip per dependency and request. Those
+that may wait on the database or Redis (the caller, the privacy refresh) stay
+plain functions, off the event loop.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +23,13 @@ from serving.privacy import PrivacySync
 from serving.state import IndexState
 
 
-def get_state(request: Request) -> IndexState:
+async def get_state(request: Request) -> IndexState:
     """The app's index state, set up by the lifespan."""
     state: IndexState = request.app.state.index
     return state
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The app's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -50,7 +56,7 @@ def get_recommender(
     return served.recommender
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     """The database of keys, recommendations and feedback, or 503 if it could not be opened."""
     store: Store | None = request.app.state.store
     if store is None:
@@ -74,14 +80,14 @@ def get_caller(request: Request, store: Annotated[Store, Depends(get_store)]) ->
     return caller
 
 
-def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+async def get_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     """The caller, who must be an administrator (403 otherwise)."""
     if not caller.admin:
         raise Forbidden(f"{caller.name} is not an administrator; use an admin key")
     return caller
 
 
-def get_exposure(request: Request) -> Exposure:
+async def get_exposure(request: Request) -> Exposure:
     """Everyone's recent exposure, for load-aware routing (read from the store)."""
     exposure: Exposure = request.app.state.exposure
     return exposure
