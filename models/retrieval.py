@@ -312,24 +312,30 @@ class DocumentRetriever:
         """Best-passage score and passage of each document, exactly.
 
         The dense search already found them for the documents it proposed; the
-        others (found by BM25 alone) are scored passage by passage. A document's
-        passages are consecutive, so each is one slice of the vector storage.
+        others (found by BM25 alone) have all their passages scored in one product
+        (a document's passages are consecutive ids), then the best of each taken.
         """
-        known = {
-            int(r): (float(s), int(p))
-            for r, s, p in zip(dense_rows, dense_scores, dense_best, strict=True)
-        }
-        ends = np.append(self._first_passage[1:], len(self.corpus.passages))
         scores = np.empty(len(rows))
         best = np.empty(len(rows), dtype=np.int64)
-        for i, row in enumerate(rows):
-            hit = known.get(int(row))
-            if hit is None:
-                start = int(self._first_passage[row])
-                similarities = self.passages.similarities(vector[0], np.arange(start, ends[row]))
-                top = int(np.argmax(similarities))
-                hit = (float(similarities[top]), start + top)
-            scores[i], best[i] = hit
+        at = {int(r): i for i, r in enumerate(dense_rows)}
+        found = np.array([at.get(int(row), -1) for row in rows], dtype=np.int64)
+        proposed = found >= 0
+        scores[proposed] = dense_scores[found[proposed]]
+        best[proposed] = dense_best[found[proposed]]
+        others = rows[~proposed]
+        if len(others):
+            ends = np.append(self._first_passage[1:], len(self.corpus.passages))
+            starts = self._first_passage[others]
+            lengths = ends[others] - starts
+            offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+            passages = np.repeat(starts - offsets, lengths) + np.arange(lengths.sum())
+            similarities = self.passages.similarities(vector[0], passages)
+            tops = np.maximum.reduceat(similarities, offsets)
+            # the first passage reaching its document's best, as argmax would pick
+            is_top = similarities == np.repeat(tops, lengths)
+            place = np.where(is_top, np.arange(len(passages)), len(passages))
+            scores[~proposed] = tops
+            best[~proposed] = passages[np.minimum.reduceat(place, offsets)]
         return scores, best
 
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.assembly import Assembly
+from models.assembly import Assembly, assemble, embed
+from models.config import RecommenderConfig
 from models.encoder import Encoder
 from models.recommender import Recommender
 from models.records import Document
@@ -87,3 +88,31 @@ def test_ranks_are_competition_ranks_as_scipy_gives_them() -> None:
         if proposed.any():
             expected[proposed] = rankdata(-scores[proposed], method="min")
         np.testing.assert_array_equal(_ranks(scores, proposed), expected)
+
+
+def test_a_lexical_candidate_scores_its_best_passage_of_several(encoder: Encoder) -> None:
+    topics = ["tomato seedlings", "invoice approval", "kafka consumer lag", "roof gutters"]
+    documents = [
+        Document(
+            f"d{i}",
+            f"Notes {i}",
+            " ".join(
+                f"Part {j} is about {topics[(i + j) % 4]} and the warehouse audit."
+                for j in range(8)
+            ),
+        )
+        for i in range(6)
+    ]
+    config = RecommenderConfig(passage_tokens=16, passage_overlap=0)
+    made = assemble(embed(documents, [], encoder, config), encoder, config)
+    corpus, passages = made.parts.corpus, made.parts.passages
+    (retrieval,) = Recommender(made).retrieve(["warehouse audit of kafka consumer lag"], depth=2)
+    found = retrieval.candidates
+    dense = {int(corpus.passages[p, 0]) for p in passages.search(retrieval.vector, 2).ids[0]}
+    lexical_only = [row for row in found.rows if int(row) not in dense]
+    assert lexical_only and all((corpus.passages[:, 0] == r).sum() > 1 for r in lexical_only)
+    for i, row in enumerate(found.rows):
+        own = np.flatnonzero(corpus.passages[:, 0] == row)
+        scores = passages.similarities(retrieval.vector[0], own)
+        assert found.features.column("dense")[i] == pytest.approx(scores.max(), abs=1e-6)
+        assert found.best_passage[i] == own[int(np.argmax(scores))]
