@@ -11,6 +11,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from models.exceptions import (
     ArtifactError,
@@ -118,8 +120,53 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=422)
 
 
+def _unparsable(cause: BaseException) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "it is not UTF-8"
+    if isinstance(cause, RecursionError):
+        return "it is nested too deeply"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "a number in it has too many digits"
+    return "it cannot be parsed"
+
+
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route answers at this path (Starlette names only the methods
+    of the first route whose path matches, e.g. GET /v1/people/{id:path} for a PUT
+    to /v1/people/{id}/opt-out)."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    return ", ".join(allowed)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own errors, in the project's shape.
+
+    A body FastAPI could not parse (not UTF-8, nested past Python's recursion
+    limit, a number of thousands of digits) is a malformed body like any other: 422.
+    """
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        detail = f"the request body is not valid JSON ({_unparsable(exc.__cause__)})"
+        return JSONResponse({"detail": detail, "field": None}, status_code=422)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed(request)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(WhoknowsError, _domain_error)
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(RequestValidationError, _validation_error)

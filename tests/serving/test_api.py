@@ -112,13 +112,44 @@ def test_bad_input_gets_a_422_that_says_what_to_fix(
     assert words in problem["detail"]
 
 
-@pytest.mark.parametrize("raw", [b"{not json", b"", b"[]", b"null", b'{"query": "\\ud800"}'])
-def test_malformed_bodies_are_4xx_never_5xx(tiny_client: TestClient, raw: bytes) -> None:
-    response = tiny_client.post(
-        "/v1/recommendations", content=raw, headers={"content-type": "application/json"}
-    )
-    assert response.status_code in (200, 422), response.text
-    assert "detail" in response.json() or "resources" in response.json()
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "Field required"),
+        (b"[]", "valid dictionary"),
+        (b"null", "valid dictionary"),
+        (b'{"query": "\\ud800"}', "query"),
+        (b'{"query": "\xff\xfe"}', "not UTF-8"),
+        (b"[" * 1000 + b"]" * 1000, "nested too deeply"),
+        (b'{"query": "x", "limit_resources": ' + b"9" * 5000 + b"}", "too many digits"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/recommendations", "/v1/feedback"])
+def test_malformed_bodies_are_422_in_the_project_s_shape(
+    tiny_client: TestClient, path: str, raw: bytes, words: str
+) -> None:
+    response = tiny_client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert "field" in problem and words in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/v1/people/ada/opt-out", "GET, POST, DELETE"),
+        ("PATCH", "/v1/people/ada", "GET, DELETE"),
+        ("GET", "/v1/feedback", "POST"),
+        ("DELETE", "/v1/recommendations", "POST"),
+    ],
+)
+def test_a_405_names_every_method_of_the_path(
+    tiny_client: TestClient, method: str, path: str, allow: str
+) -> None:
+    response = tiny_client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
 
 
 def test_resource_and_person_lookups(tiny_client: TestClient) -> None:
