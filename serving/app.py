@@ -52,12 +52,10 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         search_one_query_at_a_time()
         opened = store
-        app.state.store_error = None
         if opened is None:
             try:
                 opened = Store(settings.database_url)
             except StoreError as exc:
-                app.state.store_error = str(exc)
                 log.error("cannot open the database: %s", exc)
         app.state.store = opened
         key_origins.store = opened

@@ -20,6 +20,9 @@ the loopback interface, as a caller of no group.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +30,22 @@ from typing import Any
 import jwt
 
 from models.exceptions import ConfigurationError
+from pipelines.exceptions import StoreUnavailableError
 from pipelines.store import Store
-from pipelines.store.records import normalise_origin
-from pipelines.store.store import SECRET_PREFIX
+from pipelines.store.records import ApiKey, normalise_origin
+from pipelines.store.store import SECRET_PREFIX, hash_secret
 from serving.config import Settings
 from serving.errors import Forbidden, Unauthenticated
+from serving.outage import OutageLog
 
 log = logging.getLogger("whoknows.serving")
 
 LOOPBACK = frozenset({"127.0.0.1", "::1"})
+#: While the database is unreachable, a key it confirmed this recently still works
+#: (nobody can revoke a key meanwhile: revoking writes to that database).
+KEY_GRACE_SECONDS = 600.0
+#: How many confirmed keys are remembered for an outage.
+KNOWN_KEYS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,9 @@ class Authenticator:
         self.settings = settings
         self.store = store
         self._jwt_key = _verification_key(settings) if settings.jwt_key else None
+        self._known: OrderedDict[str, tuple[ApiKey, float]] = OrderedDict()
+        self._known_lock = threading.Lock()
+        self._outage = OutageLog()
 
     def caller(
         self, authorization: str | None, client_host: str | None, origin: str | None = None
@@ -99,7 +112,7 @@ class Authenticator:
         return self._from_token(credential)
 
     def _from_key(self, secret: str, origin: str | None) -> Caller:
-        key = self.store.authenticate(secret)
+        key = self._key(secret)
         if key is None:
             raise Unauthenticated("unknown or revoked API key")
         if key.origins is not None and origin not in key.origins:
@@ -108,6 +121,33 @@ class Authenticator:
                 f"the API key {key.name!r} may be used only from {', '.join(key.origins)}; {where}"
             )
         return Caller(key.name, tuple(key.groups), key.admin, key.person, f"key:{key.name}")
+
+    def _key(self, secret: str) -> ApiKey | None:
+        """The store's key for a secret; while the store is unreachable, the key it
+        confirmed within KEY_GRACE_SECONDS (so that recommendations keep being served).
+
+        Raises:
+            StoreUnavailableError: unreachable, and the key not confirmed lately.
+        """
+        digest = hash_secret(secret)
+        try:
+            key = self.store.authenticate(secret)
+        except StoreUnavailableError as exc:
+            with self._known_lock:
+                known = self._known.get(digest)
+            if known is None or time.monotonic() - known[1] > KEY_GRACE_SECONDS:
+                raise
+            self._outage.failed("the database is unreachable; known keys still work: %s", exc)
+            return known[0]
+        with self._known_lock:
+            if key is None:
+                self._known.pop(digest, None)
+            else:
+                self._known[digest] = (key, time.monotonic())
+                self._known.move_to_end(digest)
+                while len(self._known) > KNOWN_KEYS:
+                    self._known.popitem(last=False)
+        return key
 
     def _from_token(self, token: str) -> Caller:
         settings = self.settings

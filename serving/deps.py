@@ -60,8 +60,9 @@ async def get_store(request: Request) -> Store:
     """The database of keys, recommendations and feedback, or 503 if it could not be opened."""
     store: Store | None = request.app.state.store
     if store is None:
-        problem: str = request.app.state.store_error or "the database is not open"
-        raise ServiceUnavailable(problem, retry=False)
+        raise ServiceUnavailable(
+            "the database could not be opened; the server log has the details", retry=False
+        )
     return store
 
 

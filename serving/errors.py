@@ -23,7 +23,7 @@ from models.exceptions import (
 )
 from pipelines.exceptions import DuplicateKeyError, StoreUnavailableError
 from serving.limits import RateLimited
-from serving.state import ReloadError
+from serving.state import ReloadError, load_failure
 
 log = logging.getLogger("whoknows.serving")
 
@@ -76,17 +76,37 @@ def status_of(error: Exception) -> int:
     return 500
 
 
+#: Seconds a client is told to wait after a 503: the index still loading is a matter
+#: of seconds; a database outage or a failed load needs someone (or a reload).
+RETRY_LOADING = 5
+RETRY_OUTAGE = 30
+
+
+def _public(exc: Exception, status: int) -> str:
+    """The message a caller sees: a domain error's own below 500; for a 503, what
+    failed in words (paths, URLs and driver messages go to the log only)."""
+    if status < 500:
+        return str(exc)
+    if isinstance(exc, ServiceUnavailable):
+        return str(exc)  # worded for the public where it is raised
+    if status == 503:
+        log.error("service unavailable: %s", exc)
+        if isinstance(exc, StoreUnavailableError):
+            return "the database is unavailable; the server log has the details"
+        return load_failure(exc)
+    return "internal error"
+
+
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     status = status_of(exc)
-    body: dict[str, object] = {
-        "detail": str(exc) if status < 500 or status == 503 else "internal error"
-    }
+    body: dict[str, object] = {"detail": _public(exc, status)}
     field = getattr(exc, "field", None)
     if field:
         body["field"] = field
     headers: dict[str, str] = {}
-    if status == 503 and getattr(exc, "retry", True):
-        headers["Retry-After"] = "5"
+    if status == 503:
+        retry = getattr(exc, "retry", False)
+        headers["Retry-After"] = str(RETRY_LOADING if retry else RETRY_OUTAGE)
     elif isinstance(exc, RateLimited):
         headers["Retry-After"] = str(exc.retry_after)
     elif status == 401:

@@ -241,8 +241,13 @@ class Problem(BaseModel):
 class Health(BaseModel):
     """Liveness and readiness."""
 
-    status: str
-    index_version: str | None = None
+    status: str = Field(description="ok (/healthz); ready, loading or failed (/readyz).")
+    index_version: str | None = Field(None, description="The index served, once loaded.")
+    database: str | None = Field(
+        None,
+        description="/readyz: ok, or unavailable (recommendations are still served; "
+        "feedback, keys and analytics answer 503).",
+    )
     detail: str | None = None
 
 

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.artifact import Manifest
-from models.exceptions import WhoknowsError
+from models.exceptions import (
+    ArtifactFormatError,
+    ArtifactNotFoundError,
+    EncoderLoadError,
+    EncoderMismatchError,
+    WhoknowsError,
+)
 from models.recommender import Recommender
 from pipelines.registry import fetch
 from serving.config import Settings
@@ -221,13 +227,13 @@ class IndexState:
             recommender = self._read(settings)
         except WhoknowsError as exc:
             log.error("cannot load the index: %s", exc)
-            self.fail(str(exc))
+            self.fail(load_failure(exc))
             return
         except Exception as exc:  # a loader thread must never die silently
             log.exception(
                 "unexpected error while loading %s", settings.index_dir or settings.model_uri
             )
-            self.fail(f"unexpected error while loading the index: {exc}")
+            self.fail(load_failure(exc))
             return
         self.served = Served(recommender)
         self._ready.set()
@@ -240,6 +246,22 @@ class IndexState:
             counts.get("people", 0),
         )
         self.load_topics(recommender, settings.topics_dir)
+
+
+def load_failure(exc: Exception) -> str:
+    """Why the index is not served, in words any caller may read: /readyz and every
+    503 are public, so no path, URL or library message (the log has those)."""
+    if isinstance(exc, ArtifactNotFoundError):
+        what = "no whoknows index where the service looks (WHOKNOWS_INDEX_DIR or _MODEL_URI)"
+    elif isinstance(exc, EncoderMismatchError):
+        what = "the index was built with another encoder than the one configured"
+    elif isinstance(exc, ArtifactFormatError):
+        what = "the index is damaged or incomplete"
+    elif isinstance(exc, EncoderLoadError):
+        what = "the encoder model could not be loaded"
+    else:
+        what = "the index could not be loaded"
+    return f"{what}; the server log has the details"
 
 
 def _topics_of(

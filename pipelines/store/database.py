@@ -24,6 +24,8 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: The store's file in the working directory, when no URL is given.
 DEFAULT_FILE = "whoknows.db"
 DEFAULT_URL = f"sqlite:///{DEFAULT_FILE}"
+#: Seconds to wait for a PostgreSQL server to accept a connection.
+CONNECT_TIMEOUT = 5
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 
 
@@ -76,6 +78,8 @@ def make_engine(url: URL) -> Engine:
             options["poolclass"] = StaticPool
     else:
         options["pool_pre_ping"] = True
+        # a server that vanished fails a request in seconds, not at the OS's TCP timeout
+        options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT}
     try:
         engine = create_engine(url, **options)
     except NoSuchModuleError:

@@ -120,6 +120,15 @@ class Store(ChatLinks):
         """Release the pooled connections."""
         self.engine.dispose()
 
+    def reachable(self) -> bool:
+        """Whether the database answers a trivial query now (for readiness probes)."""
+        try:
+            with self._lock, self._guard(), self.engine.connect() as connection:
+                connection.execute(select(1))
+        except StoreError:
+            return False
+        return True
+
     def __enter__(self) -> Store:
         return self
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from models.recommender import Recommender
 from models.results import Filters
@@ -174,14 +174,20 @@ def test_unknown_ids_are_404(tiny_client: TestClient, path: str) -> None:
     assert "nope" in response.json()["detail"]
 
 
-def test_health_and_docs(tiny_client: TestClient) -> None:
+def test_health_and_docs(tiny_client: TestClient, tiny: Recommender) -> None:
     assert tiny_client.get("/healthz").json() == {
         "status": "ok",
-        "index_version": None,
+        "index_version": tiny.index_version,
+        "database": None,
         "detail": None,
     }
     ready = tiny_client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["index_version"]
+    assert ready == {
+        "status": "ready",
+        "index_version": tiny.index_version,
+        "database": "ok",
+        "detail": None,
+    }
     assert tiny_client.get("/docs").status_code == 200
     spec = tiny_client.get("/openapi.json").json()
     assert "/v1/recommendations" in spec["paths"]
@@ -195,11 +201,13 @@ def test_not_ready_until_an_index_is_loaded(sample_index: Path, tmp_path: Path) 
         while client.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
             time.sleep(0.1)
         ready = client.get("/readyz")
-        assert ready.status_code == 503 and "no whoknows index at" in ready.json()["detail"]
+        assert ready.status_code == 503 and ready.headers["retry-after"] == "30"
+        assert ready.json()["detail"].startswith("no whoknows index where the service looks")
+        assert str(tmp_path) not in ready.text, "a path is for the log, not the public"
         answer = client.post("/v1/recommendations", json={"query": "x"})
-        assert answer.status_code == 503 and "no whoknows index" in answer.json()["detail"]
-        assert "retry-after" not in answer.headers, "a failed load will not heal by retrying"
-        assert client.get("/healthz").status_code == 200
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
+        assert answer.json()["detail"] == ready.json()["detail"]
+        assert client.get("/healthz").json()["index_version"] is None
     with TestClient(
         create_app(Settings(index_dir=sample_index, anonymous=True)), client=LOOPBACK
     ) as client:
@@ -277,3 +285,56 @@ def test_people_asked_often_lately_yield_to_comparable_colleagues(tiny: Recommen
     store.close()
     loaded = {p["id"]: p["signals"].get("load", 0.0) for p in later}
     assert loaded[first[0]["id"]] < 0, "the most asked carries load"
+
+
+def test_a_damaged_index_is_refused_in_words_without_paths_or_faiss_internals(
+    tiny: Recommender, tmp_path: Path
+) -> None:
+    tiny.save(tmp_path / "idx")
+    faiss_file = tmp_path / "idx" / "passages.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:100])
+    settings = Settings(index_dir=tmp_path / "idx", anonymous=True)
+    with TestClient(create_app(settings), client=LOOPBACK) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").json()["status"] == "loading" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for response in (client.get("/readyz"), client.post("/v1/recommendations", json={})):
+            assert response.status_code == 503 and response.headers["retry-after"] == "30"
+            assert response.json()["detail"] == (
+                "the index is damaged or incomplete; the server log has the details"
+            )
+            assert str(tmp_path) not in response.text and ".cpp" not in response.text
+
+
+def test_a_database_outage_keeps_known_keys_answering_and_feedback_says_503(
+    tiny: Recommender, tmp_path: Path
+) -> None:
+    store = Store(f"sqlite:///{tmp_path}/keys.db")
+    _, known = store.create_key("known", [])
+    _, unseen = store.create_key("unseen", [])
+    app = create_app(Settings(rate_limit=0), recommender=tiny, store=store)
+    with TestClient(app, client=LOOPBACK) as client:
+        asked = client.post("/v1/recommendations", json={"query": "kafka"}, headers=bearer(known))
+        assert asked.status_code == 200
+        store.engine.dispose()  # the database goes away: every new connection fails
+        store.engine = create_engine(f"sqlite:///{tmp_path}/gone/keys.db")
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["database"] == "unavailable"
+        again = client.post("/v1/recommendations", json={"query": "lag"}, headers=bearer(known))
+        assert again.status_code == 200 and again.json()["resources"]
+        feedback = client.post(
+            "/v1/feedback",
+            json={
+                "recommendation_id": asked.json()["id"],
+                "item_id": asked.json()["resources"][0]["id"],
+                "item_kind": "resource",
+                "action": "helpful",
+            },
+            headers=bearer(known),
+        )
+        assert feedback.status_code == 503 and feedback.headers["retry-after"] == "30"
+        assert feedback.json()["detail"] == (
+            "the database is unavailable; the server log has the details"
+        )
+        stranger = client.post("/v1/recommendations", json={"query": "x"}, headers=bearer(unseen))
+        assert stranger.status_code == 503 and str(tmp_path) not in stranger.text
