@@ -61,6 +61,10 @@ MAX_LIMIT = 1000
 _SPACE = re.compile(r"\s+")
 
 
+#: C0 and C1 control characters (tab and newline included), read as spaces in a query.
+_CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+
+
 class Recommender:
     """Recommends resources and people for natural-language queries.
 
@@ -513,10 +517,14 @@ class Recommender:
         )
 
     def _clean_query(self, query: str) -> str:
-        # Lone surrogates (possible in JSON) cannot be tokenised: replace them.
-        text = query.encode("utf-8", "replace").decode("utf-8").strip()
+        # Lone surrogates (possible in JSON) cannot be tokenised: replace them; control
+        # characters (NUL, escapes) are not words: spaces.
+        text = query.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
         if not text:
-            raise InvalidQueryError("the query is empty; ask a question in words", field="query")
+            raise InvalidQueryError(
+                "the query is empty (spaces or control characters only); ask a question in words",
+                field="query",
+            )
         if len(text) > self.config.max_query_chars:
             raise InvalidQueryError(
                 f"the query has {len(text)} characters, the limit is "

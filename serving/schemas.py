@@ -25,7 +25,7 @@ class Strict(BaseModel):
 class FiltersIn(Strict):
     """Restricts results to part of the organisation; empty lists mean no restriction."""
 
-    departments: list[str] = Field(
+    departments: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list,
         description="Keep documents and people of these departments.",
         max_length=100,

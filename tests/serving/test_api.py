@@ -86,6 +86,9 @@ def test_filters_over_http(tiny_client: TestClient) -> None:
     [
         ({"query": ""}, "query", "at least 1 character"),
         ({"query": " \n\t"}, "query", "blank"),
+        ({"query": "\u0000"}, "query", "control characters only"),
+        ({"query": "\u0000\u001b \u0085"}, "query", "control characters only"),
+        ({"query": "x", "filters": {"departments": [""]}}, "filters.departments.0", "at least 1"),
         ({"query": "x" * 2001}, "query", "at most 2000 characters"),
         ({"query": "x", "limit_resources": 0}, "limit_resources", "greater than or equal to 1"),
         ({"query": "x", "limit_people": 51}, "limit_people", "less than or equal to 50"),
