@@ -445,6 +445,23 @@ class Store(ChatLinks):
             ).all()
         return {row.person_sha256: row.reason for row in rows}
 
+    def mentions(self, person_id: str) -> bool:
+        """Whether any record names the person: a privacy request, a recommendation
+        that showed or asked for them, a key bound to them or a linked chat user."""
+        queries = (
+            select(suppressions_table.c.person_sha256).where(
+                suppressions_table.c.person_sha256 == person_hash(person_id)
+            ),
+            select(recommended_items.c.id).where(
+                recommended_items.c.kind == "person", recommended_items.c.item_id == person_id
+            ),
+            select(recommendations.c.id).where(recommendations.c.caller_person == person_id),
+            select(api_keys.c.name).where(api_keys.c.person == person_id),
+            select(chat_links.c.person).where(chat_links.c.person == person_id),
+        )
+        with self._transaction() as connection:
+            return any(connection.execute(q.limit(1)).first() is not None for q in queries)
+
     def erase(self, person_id: str) -> int:
         """Forget a person: suppress them for good and delete what names them.
 

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from pydantic import BeforeValidator
 
 from models.exceptions import InvalidQueryError, UnknownPersonError
 from pipelines.store.gaps import QUEUE_LENGTH
@@ -27,13 +29,29 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 #: The window of GET /v1/analytics when ``from`` is not given.
 DEFAULT_WINDOW = timedelta(days=30)
+
+
 #: The bounds of an analytics window, as every analytics route takes them.
+def _iso(value: object) -> object:
+    """Only ISO 8601 dates and times: pydantic alone also reads '0.5' as epoch seconds."""
+    if isinstance(value, str) and not _ISO.match(value):
+        raise ValueError("give an ISO 8601 date or time, e.g. 2026-11-01 or 2026-11-01T09:30:00Z")
+    return value
+
+
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}.*)?\Z")
+IsoTime = Annotated[datetime, BeforeValidator(_iso)]
 FromQuery = Annotated[
-    datetime | None,
+    IsoTime | None,
     Query(alias="from", description="ISO date or time (UTC if no zone); default: 30 days ago"),
 ]
 ToQuery = Annotated[
-    datetime | None, Query(alias="to", description="ISO date or time, exclusive; default: now")
+    IsoTime | None,
+    Query(
+        alias="to",
+        description="ISO date or time, exclusive; default: now. Equal to 'from': an empty "
+        "window (every count 0).",
+    ),
 ]
 
 
@@ -92,16 +110,26 @@ def erase(
     _admin: AdminDep,
     store: StoreDep,
     recommender: RecommenderDep,
+    record_unknown: Annotated[
+        bool, Query(description="Record the erasure even of an id nothing knows yet.")
+    ] = False,
 ) -> PrivacyOut:
     """Erase a person (admin): hidden from the served index at once, their feedback,
     recommendation records and keys deleted, and left out of every future build.
 
-    A person the served index does not hold is still recorded for future builds.
+    An id that neither the served index nor any record knows is a 404 (a typo must
+    not look erased); with ``record_unknown=true`` it is recorded anyway, to keep a
+    person who is not indexed yet out of future builds.
     """
     if not person_id.strip():
         raise InvalidQueryError("give the id of the person to erase", field="person_id")
-    deleted = store.erase(person_id)
     in_index = recommender.has_person(person_id)
+    if not (in_index or record_unknown or store.mentions(person_id)):
+        raise UnknownPersonError(
+            f"no person with id {person_id!r} in the index or the records; nothing was "
+            "erased. Check the id, or add ?record_unknown=true to keep it out of future builds"
+        )
+    deleted = store.erase(person_id)
     recommender.hide_people([person_id])
     request.app.state.privacy.announce()
     return PrivacyOut(id=person_id, status="erased", in_index=in_index, deleted_records=deleted)
@@ -134,7 +162,7 @@ def window(start: datetime | None, end: datetime | None) -> tuple[datetime, date
     """The [from, to) window of an analytics request, in UTC, defaults filled in.
 
     Raises:
-        InvalidQueryError: a bound out of range, or ``from`` not before ``to``.
+        InvalidQueryError: a bound out of range, or ``from`` after ``to``.
     """
     try:
         until = as_utc(end) if end is not None else utcnow()
@@ -146,8 +174,8 @@ def window(start: datetime | None, end: datetime | None) -> tuple[datetime, date
         raise InvalidQueryError(
             "'from' is out of range; give it explicitly", field="from"
         ) from None
-    if since >= until:
-        raise InvalidQueryError("'from' must be before 'to'", field="from")
+    if since > until:
+        raise InvalidQueryError("'from' must not be after 'to'", field="from")
     return since, until
 
 

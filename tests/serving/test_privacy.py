@@ -281,3 +281,46 @@ def test_an_unreachable_signal_is_read_as_no_signal_and_logged_once(
         assert [signal.version() for _ in range(3)] == [None, None, None]
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 1 and "cannot read the privacy signal" in errors[0]
+
+
+def test_erasing_an_id_nothing_knows_is_a_404_unless_asked_to_record_it(
+    service: Service,
+) -> None:
+    typo = service.client.delete("/v1/people/adaa", headers=service.admin)
+    assert typo.status_code == 404 and "nothing was erased" in typo.json()["detail"]
+    assert not service.store.mentions("adaa") and not service.store.suppressed()
+    ahead = service.client.delete(
+        "/v1/people/newcomer", params={"record_unknown": "true"}, headers=service.admin
+    )
+    assert ahead.status_code == 200
+    assert ahead.json() == {
+        "id": "newcomer",
+        "status": "erased",
+        "in_index": False,
+        "deleted_records": 0,
+    }
+    again = service.client.delete("/v1/people/newcomer", headers=service.admin)
+    assert again.status_code == 200, "an id already erased is known: erasing it is idempotent"
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "words"),
+    [
+        ({"to": "0.5"}, 422, "ISO 8601"),
+        ({"from": "1700000000"}, 422, "ISO 8601"),
+        ({"from": "2026-02-01", "to": "2026-01-01"}, 422, "must not be after"),
+        ({"from": "2026-01-01", "to": "2026-01-01"}, 200, None),
+        ({"from": "2026-01-01T09:30:00Z", "to": "2026-01-02"}, 200, None),
+    ],
+)
+@pytest.mark.parametrize("path", ["/v1/analytics", "/v1/analytics/series", "/v1/insights/gaps"])
+def test_analytics_windows_are_iso_times_and_may_be_empty(
+    service: Service, path: str, params: dict[str, str], status: int, words: str | None
+) -> None:
+    people_of(service, service.cy)  # one query now, outside every window asked for
+    response = service.client.get(path, params=params, headers=service.admin)
+    assert response.status_code == status, response.text
+    if words:
+        assert words in response.json()["detail"]
+    elif path == "/v1/analytics":
+        assert response.json()["queries"] == 0
