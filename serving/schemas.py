@@ -263,9 +263,9 @@ class FeedbackIn(Strict):
 
 
 class FeedbackOut(BaseModel):
-    """Feedback was recorded."""
+    """Feedback was recorded (201), or the same event was already (200: kept once)."""
 
-    status: Literal["recorded"] = "recorded"
+    status: Literal["recorded", "already_recorded"] = "recorded"
 
 
 class ReloadOut(BaseModel):

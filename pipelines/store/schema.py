@@ -124,6 +124,15 @@ feedback = Table(
     Column("caller", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_feedback_item", "item_id", "item_kind"),
+    Index(
+        "ux_feedback_event",
+        "recommendation_id",
+        "item_kind",
+        "item_id",
+        "action",
+        "caller",
+        unique=True,
+    ),
 )
 
 suppressions = Table(

@@ -305,11 +305,16 @@ class Store(ChatLinks):
                 f"recommendation {log.id!r} is logged already; give each one a new id"
             ) from None
 
-    def add_feedback(self, event: FeedbackEvent) -> None:
-        """Record what a caller did with an item of a recommendation.
+    def add_feedback(self, event: FeedbackEvent) -> bool:
+        """Record what a caller did with an item of a recommendation, once.
 
         Only the caller who received a recommendation may give feedback on it: to
-        anyone else it does not exist (so that its items cannot be probed).
+        anyone else it does not exist (so that its items cannot be probed). The same
+        caller, recommendation, item and action again is the same event (a retried
+        request, a double click): kept once, counted once.
+
+        Returns:
+            True if recorded now, False if it was recorded before.
 
         Raises:
             UnknownRecommendationError: no recommendation has that id, or it was
@@ -328,6 +333,12 @@ class Store(ChatLinks):
                 f"unknown item kind {event.item_kind!r}; use resource or person",
                 field="item_kind",
             )
+        try:
+            return self._add_feedback(event)
+        except IntegrityError:  # the same event, recorded meanwhile by another request
+            return False
+
+    def _add_feedback(self, event: FeedbackEvent) -> bool:
         with self._transaction() as connection:
             known = connection.scalar(
                 select(recommendations.c.id).where(
@@ -355,16 +366,19 @@ class Store(ChatLinks):
                     f"{event.item_kind} {event.item_id!r}; give the id and kind of one of "
                     "its items"
                 )
-            connection.execute(
-                insert(feedback).values(
-                    recommendation_id=event.recommendation_id,
-                    item_id=event.item_id,
-                    item_kind=event.item_kind,
-                    action=event.action,
-                    caller=event.caller,
-                    created_at=event.created_at,
-                )
-            )
+            same = {
+                "recommendation_id": event.recommendation_id,
+                "item_id": event.item_id,
+                "item_kind": event.item_kind,
+                "action": event.action,
+                "caller": event.caller,
+            }
+            if connection.scalar(
+                select(feedback.c.id).where(*(feedback.c[k] == v for k, v in same.items()))
+            ):
+                return False
+            connection.execute(insert(feedback).values(**same, created_at=event.created_at))
+        return True
 
     def export_judgments(
         self, out_dir: Path, start: datetime | None = None, end: datetime | None = None

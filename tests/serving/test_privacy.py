@@ -324,3 +324,25 @@ def test_analytics_windows_are_iso_times_and_may_be_empty(
         assert words in response.json()["detail"]
     elif path == "/v1/analytics":
         assert response.json()["queries"] == 0
+
+
+def test_the_same_feedback_again_is_200_already_recorded_and_counted_once(
+    service: Service,
+) -> None:
+    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
+    event = {
+        "recommendation_id": answer["id"],
+        "item_id": answer["resources"][0]["id"],
+        "item_kind": "resource",
+        "action": "helpful",
+    }
+    first = service.client.post("/v1/feedback", json=event, headers=service.cy)
+    assert (first.status_code, first.json()) == (201, {"status": "recorded"})
+    again = service.client.post("/v1/feedback", json=event, headers=service.cy)
+    assert (again.status_code, again.json()) == (200, {"status": "already_recorded"})
+    rated = service.client.post(
+        "/v1/feedback", json=event | {"action": "not_helpful"}, headers=service.cy
+    )
+    assert rated.status_code == 201
+    report = service.client.get("/v1/analytics", headers=service.admin).json()
+    assert report["helpful_rate"] == 0.5

@@ -129,6 +129,21 @@ def test_feedback_must_name_a_logged_recommendation_and_one_of_its_items(store: 
         ]
 
 
+def test_the_same_feedback_twice_is_kept_and_counted_once(store: Store) -> None:
+    store.log_recommendation(logged("r1"))
+    helpful = FeedbackEvent("r1", "doc1", "resource", "helpful", "key:tester", NOW)
+    assert store.add_feedback(helpful) is True
+    assert store.add_feedback(replace(helpful, created_at=NOW + timedelta(seconds=1))) is False
+    assert store.add_feedback(replace(helpful, action="click")) is True  # another action
+    assert store.add_feedback(FeedbackEvent("r1", "ada", "person", "not_helpful", "key:tester"))
+    with store.engine.connect() as connection:
+        actions = connection.execute(select(feedback.c.action).order_by(feedback.c.id))
+        assert actions.scalars().all() == ["helpful", "click", "not_helpful"]
+    day = timedelta(days=1)
+    report = store.analytics(NOW - day, NOW + day, people={"ada": "Data"}, gap_threshold=0.3)
+    assert report.helpful_rate == 0.5  # one helpful, one not helpful: not two to one
+
+
 def test_a_recommendation_id_is_logged_once(store: Store) -> None:
     store.log_recommendation(logged("r1"))
     with pytest.raises(StoreError, match="'r1' is logged already"):
