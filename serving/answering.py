@@ -22,6 +22,7 @@ from pipelines.exceptions import StoreError
 from pipelines.store import LoggedItem, RecommendationLog, Store
 from pipelines.store.records import utcnow
 from serving.auth import Caller
+from serving.errors import ServiceUnavailable
 
 log = logging.getLogger("whoknows.serving")
 
@@ -52,23 +53,65 @@ class Exposure:
         return self._known
 
 
+class Overloaded(ServiceUnavailable):
+    """More recommendations asked at once than the process computes and queues (HTTP 503
+    with a short Retry-After): past capacity the service says so at once instead of
+    letting every answer wait longer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry=True)
+        self.retry_after = OVERLOAD_RETRY_AFTER
+
+
+#: Seconds an overloaded caller is told to wait.
+OVERLOAD_RETRY_AFTER = 1
+
+
 class Slots:
-    """At most ``size`` recommendations computed at once in this process; the others wait.
+    """At most ``size`` recommendations computed at once in this process, at most
+    ``queue`` more waiting, none waiting longer than ``wait`` seconds.
 
     A recommendation is CPU work in Python and ONNX Runtime: sixteen computed side by
     side take longer each than the same sixteen two at a time (measured in-process on
-    2 cores: 56 against 124 a second), so requests past the number of cores queue here.
+    2 cores: 56 against 124 a second), so requests past the number of cores queue
+    here; past the queue, or after waiting ``wait`` seconds, they are refused with
+    :class:`Overloaded` (HTTP 503, Retry-After) rather than queued without end.
 
     Args:
         size: how many at once (None: one per CPU this process may use).
+        queue: how many may wait for a slot (None: 32 per slot).
+        wait: the longest wait for a slot, in seconds.
     """
 
-    def __init__(self, size: int | None = None) -> None:
+    def __init__(
+        self, size: int | None = None, queue: int | None = None, wait: float = 10.0
+    ) -> None:
         self.size = size or len(os.sched_getaffinity(0))
+        self.queue = self.size * 32 if queue is None else queue
+        self.wait = wait
         self._semaphore = threading.BoundedSemaphore(self.size)
+        self._lock = threading.Lock()
+        self._waiting = 0
 
     def __enter__(self) -> None:
-        self._semaphore.acquire()
+        if self._semaphore.acquire(blocking=False):
+            return
+        with self._lock:
+            if self._waiting >= self.queue:
+                raise Overloaded(
+                    f"the service is at capacity ({self.size} answers computed and "
+                    f"{self.queue} waiting); try again in a moment"
+                )
+            self._waiting += 1
+        try:
+            got = self._semaphore.acquire(timeout=self.wait)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not got:
+            raise Overloaded(
+                f"no answer could be started within {self.wait:g} s; try again in a moment"
+            )
 
     def __exit__(self, *_: object) -> None:
         self._semaphore.release()

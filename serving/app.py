@@ -103,7 +103,11 @@ def create_app(
     app.state.settings = settings
     app.state.limiter = RateLimiter(settings.rate_limit, settings.redis_url)
     app.state.exposure = Exposure()
-    app.state.slots = Slots(settings.concurrency or None)
+    app.state.slots = Slots(
+        settings.concurrency or None,
+        None if settings.queue < 0 else settings.queue,
+        settings.queue_seconds,
+    )
     key_origins = KeyOrigins()
     errors.install(app)
     # Each middleware wraps the ones before it: a 413 still gets CORS headers, and

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         profile_fields: the person fields ever returned by the API (id is always).
         concurrency: recommendations computed at once per process; the others queue
             (0: one per CPU the process may use).
+        queue: recommendations that may wait for one of those (-1: 32 per slot);
+            past it a request is answered 503 with Retry-After at once.
+        queue_seconds: the longest a recommendation waits for a slot before a 503.
+        read_timeout: seconds a client has to send a request's headers and body
+            (``whoknows serve``); a stalled connection is closed after it.
         rate_limit: requests per minute per key (or per address when anonymous);
             0 turns limiting off.
         redis_url: a Redis shared by every worker and replica (``redis://host:6379/0``):
@@ -97,6 +102,9 @@ class Settings(BaseSettings):
     jwt_admin_group: str | None = None
     profile_fields: list[str] = Field(default_factory=lambda: list(PROFILE_FIELDS))
     concurrency: int = Field(default=0, ge=0)
+    queue: int = Field(default=-1, ge=-1)
+    queue_seconds: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
     rate_limit: int = Field(default=120, ge=0)
     redis_url: str | None = None
     max_body_bytes: int = Field(default=65536, ge=1024)

@@ -104,11 +104,12 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     if field:
         body["field"] = field
     headers: dict[str, str] = {}
-    if status == 503:
+    wait = getattr(exc, "retry_after", None)
+    if wait is not None:  # rate limited, overloaded: the error knows how long
+        headers["Retry-After"] = str(wait)
+    elif status == 503:
         retry = getattr(exc, "retry", False)
         headers["Retry-After"] = str(RETRY_LOADING if retry else RETRY_OUTAGE)
-    elif isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
     elif status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     return JSONResponse(body, status_code=status, headers=headers or None)

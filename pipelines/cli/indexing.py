@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -303,6 +304,7 @@ def serve(
         # (by name: typer vendors its own click, with its own ParameterSource)
         index_typed = getattr(ctx.get_parameter_source("index"), "name", "") == "COMMANDLINE"
         model_typed = getattr(ctx.get_parameter_source("model"), "name", "") == "COMMANDLINE"
+    from serving.server import READ_TIMEOUT_VARIABLE, BoundedH11Protocol
         if index_typed != model_typed:
             index, model = (index, None) if index_typed else (None, model)
         else:
@@ -346,6 +348,8 @@ def serve(
         functools.partial(create_app, settings),
         factory=True,
         host=host,
+    # Every worker bounds how long a request may take to arrive (serving.server).
+    os.environ[READ_TIMEOUT_VARIABLE] = str(settings.read_timeout)
         port=port,
         workers=workers,
         log_level=log_level,
@@ -356,6 +360,7 @@ def serve(
     console.print(
         f"whoknows will answer on http://{shown}:{port}/ (the search page; API docs at /docs) "
         "once the index is loaded",
+        http=BoundedH11Protocol,
         highlight=False,
     )
     try:
