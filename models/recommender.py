@@ -62,7 +62,7 @@ _SPACE = re.compile(r"\s+")
 
 
 #: C0 and C1 control characters (tab and newline included), read as spaces in a query.
-_CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+CONTROLS = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
 
 
 class Recommender:
@@ -519,7 +519,7 @@ class Recommender:
     def _clean_query(self, query: str) -> str:
         # Lone surrogates (possible in JSON) cannot be tokenised: replace them; control
         # characters (NUL, escapes) are not words: spaces.
-        text = query.encode("utf-8", "replace").decode("utf-8").translate(_CONTROLS).strip()
+        text = query.encode("utf-8", "replace").decode("utf-8").translate(CONTROLS).strip()
         if not text:
             raise InvalidQueryError(
                 "the query is empty (spaces or control characters only); ask a question in words",

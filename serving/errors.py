@@ -7,12 +7,14 @@ flattened into one sentence naming the field; nothing else leaks its internals.
 from __future__ import annotations
 
 import logging
+import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from models.exceptions import (
     ArtifactError,
@@ -151,22 +153,66 @@ def _unparsable(cause: BaseException) -> str:
     return "it cannot be parsed"
 
 
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _allowed(request: Request) -> str:
-    """Every method some route answers at this path (Starlette names only the methods
-    of the first route whose path matches, e.g. GET /v1/people/{id:path} for a PUT
-    to /v1/people/{id}/opt-out)."""
-    allowed = [
-        method
-        for method in _METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in request.app.routes
-        )
-    ]
-    return ", ".join(allowed)
+class PathTemplates:
+    """The documented methods of a request's path, from the app's OpenAPI operations.
+
+    Ids may hold slashes (``{person_id:path}``), so several templates match one path
+    and Starlette routes by the first route that matches: DELETE
+    /v1/people/ada/matches would erase a person "ada/matches", and a 405 names the
+    methods of whichever route matched first. The most specific template (the most
+    literal characters) is the path's own: /v1/people/{person_id}/matches here.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self._app = app
+        self._compiled: list[tuple[int, re.Pattern[str], frozenset[str]]] | None = None
+
+    def methods(self, path: str) -> frozenset[str] | None:
+        """The methods documented for ``path`` (upper case), None if it is undocumented."""
+        if self._compiled is None:
+            compiled = []
+            for template, operations in self._app.openapi()["paths"].items():
+                pattern = re.compile(re.sub(r"\\\{[^}]+\\\}", ".+", re.escape(template)))
+                literal = len(re.sub(r"\{[^}]+\}", "", template))
+                methods = frozenset(m.upper() for m in _METHODS if m in operations)
+                compiled.append((literal, pattern, methods))
+            self._compiled = sorted(compiled, key=lambda entry: -entry[0])
+        for _, pattern, methods in self._compiled:
+            if pattern.fullmatch(path):
+                return methods
+        return None
+
+
+def _allow(methods: frozenset[str]) -> str:
+    return ", ".join(m.upper() for m in _METHODS if m.upper() in methods)
+
+
+class MethodGuard:
+    """Answers 405, with the documented methods in Allow, to a method the API does not
+    document for the path, before routing can hand it to a broader route."""
+
+    def __init__(self, app: ASGIApp, templates: PathTemplates) -> None:
+        self.app = app
+        self.templates = templates
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            methods = self.templates.methods(scope["path"])
+            method = scope["method"]
+            if method == "HEAD":
+                method = "GET"
+            if methods is not None and method not in methods:
+                response = JSONResponse(
+                    {"detail": "Method Not Allowed"},
+                    status_code=405,
+                    headers={"Allow": _allow(methods)},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -181,12 +227,39 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": detail, "field": None}, status_code=422)
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        headers["Allow"] = _allowed(request)
+        documented = request.app.state.path_templates.methods(request.url.path)
+        if documented is not None:
+            headers["Allow"] = _allow(documented)
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
+
+def _documented_422s(app: FastAPI) -> None:
+    """Every documented 422 in the project's shape (``Problem``), which is what
+    :func:`_validation_error` answers, not FastAPI's default list of errors."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        spec = build()
+        for operations in spec.get("paths", {}).values():
+            for operation in operations.values():
+                invalid = operation.get("responses", {}).get("422")
+                if invalid is not None:
+                    invalid["content"] = {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+                    }
+        schemas = spec.get("components", {}).get("schemas", {})
+        for default in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(default, None)
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def install(app: FastAPI) -> None:
     """Register the handlers on an app."""
+    _documented_422s(app)
+    app.state.path_templates = PathTemplates(app)
+    app.add_middleware(MethodGuard, templates=app.state.path_templates)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(WhoknowsError, _domain_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -6,14 +6,23 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from models.recommender import CONTROLS
 from models.records import Document, Person, ResourceType
 from models.results import DEFAULT_LIMIT, PersonProfile, Recommendations
 from pipelines.store import Analytics
 from pipelines.store.records import Action, ItemKind
 
-Limit = Annotated[int, Field(strict=True, ge=1, le=50)]
+
+def _whole(value: object) -> object:
+    """22.0 is the integer 22 in JSON Schema; strings and booleans stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Limit = Annotated[int, Field(strict=True, ge=1, le=50), BeforeValidator(_whole)]
 
 
 class Strict(BaseModel):
@@ -41,6 +50,8 @@ class RecommendationRequest(Strict):
     query: str = Field(
         min_length=1,
         max_length=2000,
+        # at least one character that is neither a space nor a control character
+        pattern=r"[^\s\x00-\x1f\x7f-\x9f]",
         description="The question in natural language.",
         examples=["How do I run a circuit on IBM's quantum hardware?"],
     )
@@ -49,6 +60,7 @@ class RecommendationRequest(Strict):
     filters: FiltersIn = Field(default_factory=FiltersIn)
     cross_functional: bool = Field(
         False,
+        strict=True,
         description="Prefer colleagues of another department than the asker's when their "
         "evidence is comparable.",
     )
@@ -60,11 +72,13 @@ class RecommendationRequest(Strict):
         "recommended to themself; their department is the one cross_functional leaves).",
     )
 
-    @field_validator("query")
+    @field_validator("query", mode="before")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the query is blank; ask a question in words")
+    def _not_blank(cls, value: object) -> object:
+        if isinstance(value, str) and value and not value.translate(CONTROLS).strip():
+            raise ValueError(
+                "the query is blank (spaces or control characters only); ask a question in words"
+            )
         return value
 
 

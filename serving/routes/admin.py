@@ -158,8 +158,11 @@ def analytics(
     return AnalyticsOut.of(report)
 
 
-def window(start: datetime | None, end: datetime | None) -> tuple[datetime, datetime]:
-    """The [from, to) window of an analytics request, in UTC, defaults filled in.
+def window(
+    start: datetime | None, end: datetime | None, default: timedelta = DEFAULT_WINDOW
+) -> tuple[datetime, datetime]:
+    """The [from, to) window of an analytics request, in UTC, defaults filled in
+    (``from``: ``default`` before ``to``).
 
     Raises:
         InvalidQueryError: a bound out of range, or ``from`` after ``to``.
@@ -169,7 +172,7 @@ def window(start: datetime | None, end: datetime | None) -> tuple[datetime, date
     except OverflowError:
         raise InvalidQueryError("'to' is out of range", field="to") from None
     try:
-        since = as_utc(start) if start is not None else until - DEFAULT_WINDOW
+        since = as_utc(start) if start is not None else until - default
     except OverflowError:
         raise InvalidQueryError(
             "'from' is out of range; give it explicitly", field="from"
@@ -201,8 +204,9 @@ def analytics_series(
 ) -> AnalyticsSeriesOut:
     """The analytics over time (admin), one point per hour, day or week from ``from``:
     for charts of queries, click-through, helpful rate, cross-functional reach, expert
-    load and its Gini coefficient, and coverage. At most 366 points."""
-    since, until = window(start, end)
+    load and its Gini coefficient, and coverage. At most 366 points: without ``from``,
+    the last 30 days or 366 steps, whichever is shorter."""
+    since, until = window(start, end, min(DEFAULT_WINDOW, STEPS[step] * MAX_BUCKETS))
     if (until - since) / STEPS[step] > MAX_BUCKETS:
         raise InvalidQueryError(
             f"more than {MAX_BUCKETS} points of one {step} from 'from' to 'to': "

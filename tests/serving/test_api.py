@@ -141,7 +141,9 @@ def test_malformed_bodies_are_422_in_the_project_s_shape(
 @pytest.mark.parametrize(
     ("method", "path", "allow"),
     [
-        ("PUT", "/v1/people/ada/opt-out", "GET, POST, DELETE"),
+        ("PUT", "/v1/people/ada/opt-out", "POST"),
+        ("PUT", "/v1/people/wiki/ada/opt-out", "POST"),
+        ("OPTIONS", "/v1/people/ada/matches", "GET"),
         ("PATCH", "/v1/people/ada", "GET, DELETE"),
         ("GET", "/v1/feedback", "POST"),
         ("DELETE", "/v1/recommendations", "POST"),
