@@ -298,13 +298,13 @@ def serve(
 
     from serving.app import create_app
     from serving.config import Settings
+    from serving.server import READ_TIMEOUT_VARIABLE, BoundedH11Protocol
 
     if index is not None and model is not None:
         # One typed on the command line wins over the other from the environment.
         # (by name: typer vendors its own click, with its own ParameterSource)
         index_typed = getattr(ctx.get_parameter_source("index"), "name", "") == "COMMANDLINE"
         model_typed = getattr(ctx.get_parameter_source("model"), "name", "") == "COMMANDLINE"
-    from serving.server import READ_TIMEOUT_VARIABLE, BoundedH11Protocol
         if index_typed != model_typed:
             index, model = (index, None) if index_typed else (None, model)
         else:
@@ -342,25 +342,25 @@ def serve(
         raise typer.Exit(2) from None
     logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logging["loggers"]["whoknows"] = {"handlers": ["default"], "level": log_level.upper()}
+    # Every worker bounds how long a request may take to arrive (serving.server).
+    os.environ[READ_TIMEOUT_VARIABLE] = str(settings.read_timeout)
     # A factory with its settings rather than an app: each worker process builds its own
     # app (and loads its own index), and a factory of a pickled Settings crosses to them.
     config = uvicorn.Config(
         functools.partial(create_app, settings),
         factory=True,
         host=host,
-    # Every worker bounds how long a request may take to arrive (serving.server).
-    os.environ[READ_TIMEOUT_VARIABLE] = str(settings.read_timeout)
         port=port,
         workers=workers,
         log_level=log_level,
         log_config=logging,
+        http=BoundedH11Protocol,
     )
     server = uvicorn.Server(config)
     shown = f"[{host}]" if ":" in host else host
     console.print(
         f"whoknows will answer on http://{shown}:{port}/ (the search page; API docs at /docs) "
         "once the index is loaded",
-        http=BoundedH11Protocol,
         highlight=False,
     )
     try:
