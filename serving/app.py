@@ -16,13 +16,13 @@ from fastapi import FastAPI
 
 from models.index import search_one_query_at_a_time
 from models.recommender import Recommender
-from pipelines.exceptions import StoreError
 from pipelines.store import Store
 from serving import errors, integrations
 from serving.answering import Exposure, Slots
 from serving.auth import Authenticator
 from serving.browser import KeyOrigins, install_cors
 from serving.config import Settings
+from serving.late_store import LateStore
 from serving.limits import RateLimiter, install_body_limit
 from serving.metrics import install_metrics
 from serving.privacy import PrivacySignal, PrivacySync
@@ -51,26 +51,35 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         search_one_query_at_a_time()
-        opened = store
-        if opened is None:
-            try:
-                opened = Store(settings.database_url)
-            except StoreError as exc:
-                log.error("cannot open the database: %s", exc)
-        app.state.store = opened
-        key_origins.store = opened
-        if opened is not None:
-            app.state.authenticator = Authenticator(settings, opened)
         if settings.anonymous:
             log.warning(
                 "anonymous access is ON: requests without credentials from 127.0.0.1 or ::1 "
                 "are answered as a caller of no group (public documents only)"
             )
         signal = PrivacySignal(settings.redis_url) if settings.redis_url else None
-        privacy = PrivacySync(opened, signal=signal)
+        privacy = PrivacySync(None, signal=signal)
         app.state.privacy = privacy
         state = IndexState(recommender, prepare=privacy.prepare)
         app.state.index = state
+        app.state.store = None
+
+        def attach(opened: Store) -> None:
+            """The database is open: keys can be checked, privacy requests applied."""
+            app.state.authenticator = Authenticator(settings, opened)
+            key_origins.store = opened
+            privacy.attach(opened)
+            served = state.recommender
+            if served is not None:  # loaded before the database opened
+                privacy.prepare(served)
+            app.state.store = opened
+
+        late = LateStore(settings.database_url, attach)
+        app.state.late_store = late
+        if store is not None:
+            late.store = store
+            attach(store)
+        else:
+            late.open()
         if recommender is not None:
             state.load_topics(recommender, settings.topics_dir)
         else:
@@ -89,8 +98,8 @@ def create_app(
             yield
         finally:
             stop_watching.set()
-            if store is None and opened is not None:
-                opened.close()
+            if store is None and late.store is not None:
+                late.store.close()
 
     app = FastAPI(
         title="whoknows",

@@ -18,6 +18,7 @@ from serving.answering import Exposure
 from serving.auth import Authenticator, Caller, request_origin
 from serving.config import Settings
 from serving.errors import Forbidden, ServiceUnavailable, Unauthenticated
+from serving.late_store import LateStore
 from serving.limits import RateLimiter
 from serving.privacy import PrivacySync
 from serving.state import IndexState
@@ -56,9 +57,12 @@ def get_recommender(
     return served.recommender
 
 
-async def get_store(request: Request) -> Store:
-    """The database of keys, recommendations and feedback, or 503 if it could not be opened."""
-    store: Store | None = request.app.state.store
+def get_store(request: Request) -> Store:
+    """The database of keys, recommendations and feedback (opened now if it could not be
+    before), or 503 while it cannot be opened: no key can be checked without it, nor any
+    privacy request applied."""
+    late: LateStore = request.app.state.late_store
+    store = late.open()
     if store is None:
         raise ServiceUnavailable(
             "the database could not be opened; the server log has the details", retry=False

@@ -97,6 +97,12 @@ class PrivacySync:
             weakref.WeakKeyDictionary()
         )
 
+    def attach(self, store: Store) -> None:
+        """The database is open (at start-up, or later if it was down then)."""
+        self._seen = self.signal.version() if self.signal is not None else None
+        self._checked = float("-inf")
+        self.store = store
+
     def prepare(self, recommender: Recommender) -> None:
         """At load: record the profile opt-outs, then hide everyone suppressed."""
         if self.store is None:

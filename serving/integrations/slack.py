@@ -54,7 +54,7 @@ def _verified(request: Request, body: bytes) -> Store:
         Unauthenticated: the request is not Slack's, is stale, or was seen (401).
     """
     settings: Settings = request.app.state.settings
-    store: Store | None = request.app.state.store
+    store: Store | None = request.app.state.late_store.open()
     if settings.slack_signing_secret is None:
         raise NotConfigured("Slack is not set up here: set WHOKNOWS_SLACK_SIGNING_SECRET")
     if store is None:

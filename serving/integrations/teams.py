@@ -48,7 +48,7 @@ def question_of(text: str) -> str:
 async def webhook(request: Request) -> Response:
     """A message that mentions whoknows: verified, then answered with an Adaptive Card."""
     settings: Settings = request.app.state.settings
-    store: Store | None = request.app.state.store
+    store: Store | None = request.app.state.late_store.open()
     if settings.teams_security_token is None:
         raise NotConfigured("Teams is not set up here: set WHOKNOWS_TEAMS_SECURITY_TOKEN")
     if store is None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from pipelines.store import Store
 from serving.deps import StateDep
 from serving.errors import RETRY_LOADING, RETRY_OUTAGE
+from serving.late_store import LateStore
 from serving.schemas import Health
 
 router = APIRouter(tags=["health"])
@@ -28,13 +28,20 @@ def readyz(request: Request, state: StateDep) -> Health | JSONResponse:
         body = Health(status=state.status, detail=state.error or "loading the index")
         wait = RETRY_OUTAGE if state.error else RETRY_LOADING
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": str(wait)})
-    store: Store | None = request.app.state.store
+    late: LateStore = request.app.state.late_store
+    store = late.open()  # a database that was down at start-up is opened once it answers
+    version = state.recommender.index_version
     if store is not None and store.reachable():
-        return Health(status="ready", index_version=state.recommender.index_version, database="ok")
-    return Health(
-        status="ready",
-        index_version=state.recommender.index_version,
-        database="unavailable",
-        detail="the database is unavailable: recommendations are served, feedback, keys "
-        "and analytics answer 503 until it is back; the server log has the details",
-    )
+        return Health(status="ready", index_version=version, database="ok")
+    if store is None:
+        detail = (
+            "the database could not be opened yet: every /v1 request answers 503 until it "
+            "can (tried again every few seconds); the server log has the details"
+        )
+    else:
+        detail = (
+            "the database is unavailable: recommendations are served to keys seen in the "
+            "last 10 minutes, feedback, keys and analytics answer 503 until it is back; the "
+            "server log has the details"
+        )
+    return Health(status="ready", index_version=version, database="unavailable", detail=detail)
