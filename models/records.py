@@ -142,12 +142,12 @@ class Document:
             text=data.get("text") or "",
             type=ResourceType(data.get("type") or ResourceType.DOCUMENT.value),
             department=data.get("department"),
-            authors=tuple(data.get("authors") or ()),
+            authors=_strings(data, "authors"),
             contributions=tuple(Contribution(**c) for c in data.get("contributions") or ()),
-            tags=tuple(data.get("tags") or ()),
+            tags=_strings(data, "tags"),
             url=data.get("url"),
             created=data.get("created"),
-            allowed_groups=tuple(data.get("allowed_groups") or ()),
+            allowed_groups=_strings(data, "allowed_groups"),
         )
 
 
@@ -227,12 +227,24 @@ class Person:
             title=data.get("title"),
             department=data.get("department"),
             bio=data.get("bio") or "",
-            skills=tuple(data.get("skills") or ()),
+            skills=_strings(data, "skills"),
             location=data.get("location"),
             opt_out=bool(data.get("opt_out", False)),
-            groups=tuple(data.get("groups") or ()),
+            groups=_strings(data, "groups"),
             slack_id=data.get("slack_id"),
             teams_id=data.get("teams_id"),
-            can_mentor=tuple(data.get("can_mentor") or ()),
-            wants_to_learn=tuple(data.get("wants_to_learn") or ()),
+            can_mentor=_strings(data, "can_mentor"),
+            wants_to_learn=_strings(data, "wants_to_learn"),
         )
+
+
+def _strings(data: dict[str, Any], name: str) -> tuple[str, ...]:
+    """A list field as :meth:`Document.to_dict` writes it.
+
+    Raises:
+        TypeError: it is not a list of strings (a string would become its characters).
+    """
+    value = data.get(name) or ()
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise TypeError(f"{name} must be a list of strings, not {value!r:.80}")
+    return tuple(value)

@@ -23,6 +23,7 @@ from pipelines import ingest, tracking
 from pipelines.engines import ENGINES, RayEngine
 from pipelines.ingest import IngestReport
 from pipelines.ingest import processed as processed_records
+from pipelines.ingest.limits import Limits
 from pipelines.params import MiningConfig
 
 CACHE_FILE = "embeddings.sqlite"
@@ -134,6 +135,7 @@ def run(
     cache_dir: Path | None = None,
     strict: bool = False,
     erased: Collection[str] = (),
+    limits: Limits | None = None,
     history: MiningConfig | None = None,
     seed: int = 0,
     engine: Engine = LOCAL,
@@ -142,6 +144,7 @@ def run(
     """Ingest, embed and index, then write the index directory ``out`` atomically.
 
     ``erased`` holds the id hashes of people erased on request; they are left out.
+    ``limits`` bound the size of one document (params.yaml ``ingest``).
     With ``history.rankers_from_history``, the rankers are fitted on judgments
     mined from these documents (pipelines.history; ``seed`` seeds it).
 
@@ -150,7 +153,7 @@ def run(
     """
     started = time.perf_counter()
     check_replaceable(Path(out))  # before any work, not after minutes of embedding
-    result = _ingest(documents, people, erased, strict, progress)
+    result = _ingest(documents, people, erased, strict, limits, progress)
     recommender = build(
         result,
         config=config,
@@ -168,9 +171,10 @@ def _ingest(
     people: Sequence[Path],
     erased: Collection[str],
     strict: bool,
+    limits: Limits | None,
     progress: Progress | None,
 ) -> ingest.IngestResult:
-    result = ingest.run(documents, people, erased=erased, progress=progress)
+    result = ingest.run(documents, people, erased=erased, limits=limits, progress=progress)
     if strict:
         result.raise_if_skipped()
     return result
@@ -213,6 +217,7 @@ def update(
     cache_dir: Path | None = None,
     strict: bool = False,
     erased: Collection[str] = (),
+    limits: Limits | None = None,
     history: MiningConfig | None = None,
     seed: int = 0,
     engine: Engine = LOCAL,
@@ -236,7 +241,7 @@ def update(
     config = config or RecommenderConfig()
     previous = assembly.embeddings_of(Path(index_dir))
     assembly.check_passage_size(previous, config, "build it in full instead of updating it")
-    result = _ingest(documents, people, erased, strict, progress)
+    result = _ingest(documents, people, erased, strict, limits, progress)
     model = model_path or recorded_model_path(previous.encoder)
     with open_encoder(model, cache_dir, config.encoder_backend, engine) as encoder:
         embeddings, changes = previous.update(

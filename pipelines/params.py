@@ -6,6 +6,7 @@ recommender: {...}          # models.config.RecommenderConfig fields
 train: {...}                # models.finetune.FineTuneConfig fields
 topics: {...}               # models.topics.TopicConfig fields but the seed
 mining: {...}               # MiningConfig fields
+ingest: {...}               # pipelines.ingest.limits.IngestConfig fields
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from models.config import RecommenderConfig, reject_unknown
 from models.exceptions import ConfigurationError
 from models.finetune import FineTuneConfig
 from models.topics import TopicConfig
+from pipelines.ingest.limits import IngestConfig, Limits
 
 SECTION = "recommender"
 DEFAULT_ENCODER = "default"
@@ -71,6 +73,7 @@ class Params:
         train: fine-tuning parameters.
         topics: expertise map parameters (seeded by ``seed``).
         mining: judgments mined from history, and rankers fitted on them by ``build``.
+        ingest: how large one ingested document may be.
     """
 
     config: RecommenderConfig = field(default_factory=RecommenderConfig)
@@ -79,6 +82,11 @@ class Params:
     train: FineTuneConfig = field(default_factory=FineTuneConfig)
     topics: TopicConfig = field(default_factory=TopicConfig)
     mining: MiningConfig = field(default_factory=MiningConfig)
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+
+    def limits(self) -> Limits:
+        """The ingestion limits, counting passages of the recommender's passage size."""
+        return Limits(self.ingest, self.config.passage_tokens, self.config.passage_overlap)
 
 
 def load_params(path: Path | None) -> Params:
@@ -98,6 +106,7 @@ def load_params(path: Path | None) -> Params:
         reject_unknown(train_values, FineTuneConfig, "train")
         train = FineTuneConfig(**train_values)
         mining = MiningConfig.from_dict(_section(data, "mining", path))
+        ingest = IngestConfig.from_dict(_section(data, "ingest", path))
     except (ConfigurationError, TypeError) as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
     encoder = data.get("encoder", DEFAULT_ENCODER)
@@ -116,7 +125,13 @@ def load_params(path: Path | None) -> Params:
         evidence_ranker=_beside(path, config.evidence_ranker),
     )
     return Params(
-        config=config, encoder=folder, seed=seed, train=train, topics=topics, mining=mining
+        config=config,
+        encoder=folder,
+        seed=seed,
+        train=train,
+        topics=topics,
+        mining=mining,
+        ingest=ingest,
     )
 
 

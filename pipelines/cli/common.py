@@ -41,7 +41,9 @@ CacheOption = Annotated[
 ParamsOption = Annotated[
     Path | None,
     typer.Option(
-        "--params", help="params.yaml (encoder, seed, recommender, train).", show_default=False
+        "--params",
+        help="params.yaml (encoder, seed, recommender, train, ingest limits).",
+        show_default=False,
     ),
 ]
 

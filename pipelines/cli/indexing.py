@@ -127,6 +127,7 @@ def build(
             "cache_dir": None if no_cache else cache_dir,
             "strict": strict,
             "erased": erased,
+            "limits": settings.limits(),
             "history": settings.mining,
             "seed": settings.seed,
             "engine": pipeline.Engine(engine, ray_address if engine == "ray" else None),
@@ -165,17 +166,22 @@ def ingest(
     documents: DocumentsOption,
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder for the checked records.")],
     people: PeopleOption = None,
+    params: ParamsOption = None,
     strict: StrictOption = False,
     database_url: ErasureDatabaseOption = None,
 ) -> None:
     """Check documents and people and write them as records (the first pipeline stage)."""
     from pipelines import ingest as pipeline
     from pipelines.ingest import processed
+    from pipelines.params import load_params
 
     with errors():
+        limits = load_params(params).limits()
         erased = _erased(database_url)
         with progress() as bars:
-            result = pipeline.run(documents, people or [], erased=erased, progress=bars)
+            result = pipeline.run(
+                documents, people or [], erased=erased, limits=limits, progress=bars
+            )
         if strict:
             result.raise_if_skipped()
         processed.save(result, out_dir)

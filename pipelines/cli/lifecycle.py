@@ -65,7 +65,7 @@ def train(
             config, **{k: v for k, v in overrides.items() if v is not None}
         )
         if documents is not None:
-            records = ingest.run(documents).documents
+            records = ingest.run(documents, limits=settings.limits()).documents
         else:
             assert processed is not None
             records = processed_records.load(processed)[0]

@@ -4,21 +4,30 @@ Markdown, text and HTML files may start with YAML front matter between ``---``
 lines; a PDF may have a sidecar ``<name>.pdf.yaml``. Recognised fields: id,
 title, authors, department, type, tags, url, created, allowed_groups. Without an
 ``id`` a file's id is its path from the folder's parent, e.g. ``wiki/setup.md``.
+
+A file is read no further than the size limits allow (pipelines.ingest.limits),
+a file without text is refused as empty, and pypdf's warnings about a damaged
+PDF are kept for the report rather than printed.
 """
 
 from __future__ import annotations
 
+import codecs
+import logging
+import os
 import re
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from markdown_it import MarkdownIt
 
 from models.arrays import Progress
+from pipelines.ingest.limits import Limits
 from pipelines.ingest.records import DOCUMENT_FIELDS, RecordError
 
 MARKDOWN = frozenset({".md", ".markdown"})
@@ -53,17 +62,38 @@ def find_files(root: Path) -> tuple[list[Path], dict[str, int]]:
     return found, ignored
 
 
-def read_file(path: Path, default_id: str) -> tuple[dict[str, Any], list[str]]:
-    """The raw record of one file, and the names of front-matter fields it ignored.
+class FileRecord(NamedTuple):
+    """The raw record of one file, and what was noticed while reading it.
+
+    Attributes:
+        record: the raw fields: front matter (or a PDF's sidecar), title and text.
+        unknown: names of front-matter fields that are not used.
+        notes: (kind, message) warnings for the report: pypdf's complaints about a
+            damaged PDF, a text cut to the size limit.
+    """
+
+    record: dict[str, Any]
+    unknown: list[str]
+    notes: list[tuple[str, str]]
+
+
+def read_file(path: Path, default_id: str, limits: Limits | None = None) -> FileRecord:
+    """The raw record of one file, read no further than the size limits allow.
 
     Raises:
-        RecordError: the file cannot be read or parsed.
+        RecordError: the file cannot be read or parsed, has no text, or is over the
+            size limit (unless ``limits`` say to truncate it).
     """
+    limits = limits or Limits()
+    notes: list[tuple[str, str]] = []
     suffix = path.suffix.lower()
     if suffix in PDF:
-        meta, text, title = _read_pdf(path)
+        meta, text, title = _read_pdf(path, limits, notes)
     else:
-        source = _read_text(path)
+        source = _read_text(path, limits, notes)
+        if not source.strip():
+            what = "is empty (0 bytes)" if not source else "holds only whitespace"
+            raise RecordError("empty", f"the file {what}: there is nothing to index", "text")
         meta, body = split_front_matter(source)
         if suffix in MARKDOWN:
             text, title = _markdown_text(body)
@@ -71,12 +101,19 @@ def read_file(path: Path, default_id: str) -> tuple[dict[str, Any], list[str]]:
             text, title = _html_text(body)
         else:
             text, title = _clean(body), None
+        if not text:
+            raise RecordError(
+                "empty",
+                "the file has no text besides its front matter and markup: there is "
+                "nothing to index",
+                "text",
+            )
     unknown = sorted(set(meta) - FRONT_MATTER_FIELDS)
     record = {k: v for k, v in meta.items() if k in FRONT_MATTER_FIELDS}
     record.setdefault("id", default_id)
     record.setdefault("title", title or _title_from_name(path))
     record["text"] = text
-    return record, unknown
+    return FileRecord(record, unknown, notes)
 
 
 def split_front_matter(source: str) -> tuple[dict[str, Any], str]:
@@ -99,6 +136,10 @@ def split_front_matter(source: str) -> tuple[dict[str, Any], str]:
         )
     try:
         meta = yaml.safe_load("\n".join(lines[1:end]))
+    except RecursionError:
+        raise RecordError(
+            "invalid front matter", "the front matter is nested too deeply", "front matter"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" on line {mark.line + 2}" if mark is not None else ""
@@ -132,22 +173,53 @@ def iter_folder(
             progress(str(root), done, len(files))
 
 
-def _read_text(path: Path) -> str:
+def _read_text(
+    path: Path, limits: Limits | None = None, notes: list[tuple[str, str]] | None = None
+) -> str:
+    """A UTF-8 file's text; past ``limits.max_chars`` characters the file is not read."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            # A character takes 1 to 4 bytes (a BOM 3, and CR LF 2 for one): a file of
+            # at most `limit` bytes fits whole, and one of more than 4 * limit + 3 cannot fit.
+            if limits is None or size <= limits.max_chars:
+                raw, whole = handle.read(), True
+            elif size > 4 * limits.max_chars + 3 and not limits.truncate:
+                raise limits.too_many_chars(_too_many(size, limits.max_chars))
+            else:
+                raw = handle.read(4 * limits.max_chars + 4)
+                whole = not handle.read(1)
     except OSError as exc:
         raise RecordError("unreadable file", f"cannot read the file: {exc.strerror}") from None
     try:
-        return raw.decode("utf-8-sig").replace("\r\n", "\n")
+        # Where the file is read in part, its last bytes may be half a character.
+        text = codecs.getincrementaldecoder("utf-8-sig")().decode(raw, final=whole)
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         raise RecordError(
             "invalid UTF-8",
             f"invalid UTF-8 on line {line} (byte {exc.start}); save the file as UTF-8",
         ) from None
+    text = text.replace("\r\n", "\n")
+    if limits is None or len(text) <= limits.max_chars:
+        return text
+    what = _too_many(size, limits.max_chars)
+    if not limits.truncate:
+        raise limits.too_many_chars(what)
+    if notes is not None:
+        notes.append(("truncated", limits.cut_note(what)))
+    return text[: limits.max_chars]
 
 
-def _read_pdf(path: Path) -> tuple[dict[str, Any], str, str | None]:
+def _too_many(size: int, limit: int) -> str:
+    return (
+        f"the file ({size:,} bytes) has more characters than ingest.max_document_chars ({limit:,})"
+    )
+
+
+def _read_pdf(
+    path: Path, limits: Limits, notes: list[tuple[str, str]]
+) -> tuple[dict[str, Any], str, str | None]:
     from pypdf import PdfReader
 
     meta: dict[str, Any] = {}
@@ -155,18 +227,42 @@ def _read_pdf(path: Path) -> tuple[dict[str, Any], str, str | None]:
         if sidecar.is_file():
             meta = _read_sidecar(sidecar)
             break
-    try:
-        reader = PdfReader(path)
-        if reader.is_encrypted and not reader.decrypt(""):
-            raise RecordError("broken PDF", "the PDF is encrypted; save an unencrypted copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata
-        title = str(info.title).strip() if info is not None and info.title else None
-    except RecordError:
-        raise
-    except Exception as exc:  # pypdf raises many types on damaged files
-        raise RecordError("broken PDF", f"cannot read the PDF: {exc}") from None
+    pages: list[str] = []
+    cut = False
+    with _pdf_complaints() as complaints:
+        try:
+            with path.open("rb") as handle:  # read as needed, not into memory at once
+                reader = PdfReader(handle)
+                if reader.is_encrypted and not reader.decrypt(""):
+                    raise RecordError(
+                        "broken PDF", "the PDF is encrypted; save an unencrypted copy"
+                    )
+                count, chars = len(reader.pages), 0
+                for number, page in enumerate(reader.pages, start=1):
+                    pages.append(page.extract_text() or "")
+                    chars += len(pages[-1])
+                    if chars > limits.max_chars:
+                        what = (
+                            "the PDF's text passes ingest.max_document_chars "
+                            f"({limits.max_chars:,}) on page {number} of {count}"
+                        )
+                        if not limits.truncate:
+                            raise limits.too_many_chars(what)
+                        notes.append(("truncated", limits.cut_note(what)))
+                        cut = True
+                        break
+                info = reader.metadata
+                title = str(info.title).strip() if info is not None and info.title else None
+        except RecordError:
+            raise
+        except OSError as exc:
+            raise RecordError("unreadable file", f"cannot read the file: {exc.strerror}") from None
+        except Exception as exc:  # pypdf raises many types on damaged files
+            raise RecordError("broken PDF", f"cannot read the PDF: {exc}") from None
+    notes.extend(("PDF warning", f"pypdf: {message}") for message in complaints)
     text = _clean("\n\n".join(pages))
+    if cut:
+        text = text[: limits.max_chars]
     if not text:
         raise RecordError(
             "empty",
@@ -176,11 +272,48 @@ def _read_pdf(path: Path) -> tuple[dict[str, Any], str, str | None]:
     return meta, text, title
 
 
+class _Collect(logging.Handler):
+    """Keeps the messages of the records it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _pdf_complaints() -> Iterator[list[str]]:
+    """pypdf's warnings (logged, or issued with warnings.warn), each once, for the report.
+
+    They describe one file, so they belong in its report entry, not on stderr.
+    """
+    logger = logging.getLogger("pypdf")
+    handler, propagate = _Collect(), logger.propagate
+    complaints: list[str] = []
+    logger.addHandler(handler)
+    logger.propagate = False
+    with warnings.catch_warnings(record=True) as issued:
+        warnings.simplefilter("always")
+        try:
+            yield complaints
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+            messages = handler.messages + [str(w.message) for w in issued]
+            complaints.extend(dict.fromkeys(m.strip() for m in messages if m.strip()))
+
+
 def _read_sidecar(path: Path) -> dict[str, Any]:
     """The metadata of a PDF's ``<name>.pdf.yaml`` (a leading ``---`` is allowed)."""
     source = _read_text(path)
     try:
         documents = [d for d in yaml.safe_load_all(source) if d is not None]
+    except RecursionError:
+        raise RecordError(
+            "invalid front matter", f"{path.name} is nested too deeply", "front matter"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" on line {mark.line + 1}" if mark is not None else ""

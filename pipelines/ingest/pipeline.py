@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from models.records import Document, Person
 from pipelines.exceptions import IngestError
 from pipelines.ingest import files
 from pipelines.ingest.erasure import erase_people
+from pipelines.ingest.limits import Limits
 from pipelines.ingest.records import People, RecordError, parse_document, parse_person
 from pipelines.ingest.report import IngestReport, Problem
 from pipelines.ingest.tabular import read_csv, read_jsonl
@@ -45,6 +47,7 @@ def run(
     people: Sequence[Path] = (),
     *,
     erased: Collection[str] = (),
+    limits: Limits | None = None,
     progress: Progress | None = None,
 ) -> IngestResult:
     """Read, check and de-duplicate documents and people.
@@ -56,17 +59,20 @@ def run(
         erased: sha256 hashes of the ids of people erased on request (the
             ``erasure`` entries of ``Store.suppressed()``); they are dropped from
             people and documents.
+        limits: how large one document may be, and whether a larger one is
+            skipped or truncated (params.yaml ``ingest``; the defaults if None).
         progress: told (what, done, total) as folders are read.
 
     Raises:
         IngestError: a path does not exist or has an unsupported format, or no
             document at all could be ingested.
     """
+    limits = limits or Limits()
     report = IngestReport()
     registry = People()
     first_seen: dict[str, str] = {}
     for path in people:
-        _read_people(Path(path), registry, report, first_seen)
+        _read_people(Path(path), registry, report, first_seen, limits)
     if not people:
         report.warn(
             Problem("(people)", "no people", "no people file given: authors are not checked")
@@ -75,7 +81,7 @@ def run(
     kept: list[Document] = []
     checker = registry if people else None
     for path in documents:
-        for document, where in _read_documents(Path(path), checker, report, progress):
+        for document, where in _read_documents(Path(path), checker, report, limits, progress):
             first = seen.get(document.id)
             if first is not None:
                 source, _, line = where.partition(":")
@@ -106,7 +112,7 @@ def run(
 
 
 def _read_people(
-    path: Path, registry: People, report: IngestReport, first_seen: dict[str, str]
+    path: Path, registry: People, report: IngestReport, first_seen: dict[str, str], limits: Limits
 ) -> None:
     suffix = path.suffix.lower()
     if not path.is_file():
@@ -114,7 +120,7 @@ def _read_people(
     if suffix in CSV:
         rows = read_csv(path, report)
     elif suffix in JSONL:
-        rows = read_jsonl(path, report)
+        rows = read_jsonl(path, report, limits)
     else:
         raise IngestError(f"people file {path}: use JSONL (.jsonl) or CSV (.csv), not {suffix!r}")
     for line, raw in rows:
@@ -139,7 +145,11 @@ def _read_people(
 
 
 def _read_documents(
-    path: Path, people: People | None, report: IngestReport, progress: Progress | None
+    path: Path,
+    people: People | None,
+    report: IngestReport,
+    limits: Limits,
+    progress: Progress | None,
 ) -> list[tuple[Document, str]]:
     """Documents of one path with where each came from (``file:line`` or ``file``)."""
     if not path.exists():
@@ -149,20 +159,24 @@ def _read_documents(
         found, ignored = files.find_files(path)
         report.ignored_files.update(ignored)
         for file, default_id in files.iter_folder(path, found, progress):
-            document = _from_file(file, default_id, people, report)
+            document = _from_file(file, default_id, people, report, limits)
             if document is not None:
                 out.append((document, str(file)))
         return out
     suffix = path.suffix.lower()
     if suffix in JSONL:
-        for line, raw in read_jsonl(path, report):
+        for line, raw in read_jsonl(path, report, limits):
             try:
-                out.append((parse_document(raw, people), f"{path}:{line}"))
+                document, cut = _fit(parse_document(raw, people), limits)
             except RecordError as exc:
                 report.skip(Problem(str(path), exc.kind, str(exc), line=line, field=exc.field))
+                continue
+            if cut is not None:
+                report.warn(Problem(str(path), "truncated", cut, line=line, field="text"))
+            out.append((document, f"{path}:{line}"))
         return out
     if suffix in files.SUPPORTED:
-        document = _from_file(path, path.name, people, report)
+        document = _from_file(path, path.name, people, report, limits)
         return [(document, str(path))] if document is not None else []
     supported = ", ".join(sorted(JSONL | files.SUPPORTED))
     raise IngestError(
@@ -171,14 +185,19 @@ def _read_documents(
 
 
 def _from_file(
-    path: Path, default_id: str, people: People | None, report: IngestReport
+    path: Path, default_id: str, people: People | None, report: IngestReport, limits: Limits
 ) -> Document | None:
     try:
-        raw, unknown = files.read_file(path, default_id)
-        document = parse_document(raw, people, default_id=default_id)
+        raw, unknown, notes = files.read_file(path, default_id, limits)
+        document, cut = _fit(parse_document(raw, people, default_id=default_id), limits)
     except RecordError as exc:
         report.skip(Problem(str(path), exc.kind, str(exc), field=exc.field))
         return None
+    if cut is not None:
+        notes.append(("truncated", cut))
+    for kind, message in notes:
+        field = "text" if kind == "truncated" else None
+        report.warn(Problem(str(path), kind, message, field=field))
     for name in unknown:
         known = ", ".join(sorted(files.FRONT_MATTER_FIELDS))
         report.warn(
@@ -190,3 +209,18 @@ def _from_file(
             )
         )
     return document
+
+
+def _fit(document: Document, limits: Limits) -> tuple[Document, str | None]:
+    """The document within the size limits, and a warning if it was cut to them.
+
+    Raises:
+        RecordError: it is over a limit, and the limits say to skip it.
+    """
+    try:
+        text, cut = limits.fit(document.text)
+    except RecordError as exc:
+        raise RecordError(exc.kind, f"document {document.id!r}: {exc}", exc.field) from None
+    if cut is None:
+        return document, None
+    return dataclasses.replace(document, text=text), f"document {document.id!r}: {cut}"

@@ -3,6 +3,13 @@
 Every check that fails raises :class:`RecordError` naming the field and saying
 what a valid value looks like; the caller reports it with the file and line and
 skips the record.
+
+One rule for every list field (authors, tags, allowed_groups; skills, groups,
+can_mentor, wants_to_learn): a list of strings, or one string of items separated
+by ``,`` ``;`` or ``|`` (all a CSV cell can hold). Anything else, a number, true or
+false, a mapping, or a list holding anything but strings, is refused rather than
+turned into text, as is an id that is not a string: YAML reads ``id: 0012`` as the
+number 10 and ``tags: [yes]`` as true, and their text would not be what was written.
 """
 
 from __future__ import annotations
@@ -148,8 +155,10 @@ def parse_document(
     if not title.strip() and not text.strip():
         raise RecordError("empty", "the document has neither a title nor any text", "text")
     kind = data.get("type")
+    if kind is not None and not isinstance(kind, str):
+        raise RecordError("invalid type", f"type must be a string, not {describe(kind)}", "type")
     try:
-        resource_type = ResourceType.parse(str(kind)) if kind else ResourceType.DOCUMENT
+        resource_type = ResourceType.parse(kind) if kind else ResourceType.DOCUMENT
     except ValueError as exc:
         raise RecordError("invalid type", str(exc), "type") from None
     authors = _strings(data, "authors")
@@ -181,33 +190,44 @@ def parse_document(
     )
 
 
-def _check_utf8(value: Any, where: str = "") -> None:
-    """Refuse text that cannot be written as UTF-8: a JSON escape like \\ud800 on its own."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise RecordError(
-                "invalid UTF-8",
-                f"{where or 'a field'} holds an unpaired surrogate escape (such as \\ud800), "
-                "which is not a character; fix the program that wrote the file",
-                where or None,
-            ) from None
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            _check_utf8(item, f"{where}.{key}" if where else str(key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_utf8(item, f"{where}[{index}]")
+def _check_utf8(value: Any) -> None:
+    """Refuse text that cannot be written as UTF-8: a JSON escape like \\ud800 on its own.
+
+    Walks nested values without recursion, so a deeply nested value cannot exhaust the stack.
+    """
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise RecordError(
+                    "invalid UTF-8",
+                    f"{where or 'a field'} holds an unpaired surrogate escape (such as \\ud800), "
+                    "which is not a character; fix the program that wrote the file",
+                    where or None,
+                ) from None
+        elif isinstance(item, Mapping):
+            stack.extend(
+                (v, f"{where}.{k}" if where else str(k)) for k, v in reversed(list(item.items()))
+            )
+        elif isinstance(item, list):
+            stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(item))))
 
 
 def _required_id(data: Mapping[str, Any]) -> str:
     value = data.get("id")
-    if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordError(
             "missing id", "the record has no id; every record needs a unique id", "id"
         )
-    return str(value).strip()
+    if not isinstance(value, str):
+        hint = ""
+        if isinstance(value, int | float | date):
+            hint = "; put the id in quotes as written (YAML reads id: 0012 as the number 10)"
+        raise RecordError("invalid id", f"id must be a string, not {describe(value)}{hint}", "id")
+    return value.strip()
 
 
 def _text(data: Mapping[str, Any], name: str) -> str:
@@ -215,7 +235,7 @@ def _text(data: Mapping[str, Any], name: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise RecordError("invalid field", f"{name} must be text, not {type(value).__name__}", name)
+        raise RecordError("invalid field", f"{name} must be text, not {describe(value)}", name)
     return str(value)
 
 
@@ -236,17 +256,45 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
 
 
 def _strings(data: Mapping[str, Any], name: str) -> list[str]:
-    """A list of strings, also accepted as one string separated by , ; or |."""
+    """A list field: a list of strings, or one string of items separated by , ; or |."""
     value = data.get(name)
     if value is None or value == "":
         return []
     if isinstance(value, str):
         return [part for part in _LIST_SPLIT.split(value.strip()) if part]
-    if isinstance(value, list) and all(
-        isinstance(v, str | int) and not isinstance(v, bool) for v in value
-    ):
-        return [str(v).strip() for v in value if str(v).strip()]
-    raise RecordError("invalid field", f"{name} must be a list of strings", name)
+    if not isinstance(value, list):
+        raise RecordError(
+            "invalid field",
+            f"{name} must be a list of strings, or one string separated by , ; or |, "
+            f"not {describe(value)}",
+            name,
+        )
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise RecordError(
+                "invalid field",
+                f"{name}[{index}] must be a string, not {describe(item)}; "
+                f"{name} must be a list of strings (put quotes around numbers and yes/no)",
+                f"{name}[{index}]",
+            )
+    return [item.strip() for item in value if item.strip()]
+
+
+def describe(value: Any) -> str:
+    """A value's kind for a message, e.g. ``the number 5`` or ``a mapping``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, datetime | date):
+        return f"the date {value.isoformat()}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
 
 
 def _groups(data: Mapping[str, Any]) -> tuple[str, ...]:

@@ -7,22 +7,32 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
+from pipelines.ingest.limits import Limits
 from pipelines.ingest.report import IngestReport, Problem
 
 _SURROGATES = range(0xDC80, 0xDD00)
 
 
-def read_jsonl(path: Path, report: IngestReport) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Yield (line number, object) for every valid line; report and skip the others."""
+def read_jsonl(
+    path: Path, report: IngestReport, limits: Limits | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield (line number, object) for every valid line; report and skip the others.
+
+    A line longer than ``limits.max_line_bytes`` is skipped without being read whole.
+    """
     try:
         handle = path.open("rb")
     except OSError as exc:
         report.skip(Problem(str(path), "unreadable file", f"cannot read the file: {exc.strerror}"))
         return
+    limits = limits or Limits()
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, raw in enumerate(_lines(handle, limits.max_line_bytes), start=1):
+            if raw is None:
+                report.skip(Problem(str(path), "too large", limits.line_too_long(), line=number))
+                continue
             if not raw.strip():
                 continue
             try:
@@ -49,6 +59,11 @@ def read_jsonl(path: Path, report: IngestReport) -> Iterator[tuple[int, dict[str
                     )
                 )
                 continue
+            except RecursionError:
+                report.skip(
+                    Problem(str(path), "invalid JSON", "the JSON is nested too deeply", line=number)
+                )
+                continue
             if not isinstance(record, dict):
                 report.skip(
                     Problem(
@@ -57,6 +72,20 @@ def read_jsonl(path: Path, report: IngestReport) -> Iterator[tuple[int, dict[str
                 )
                 continue
             yield number, record
+
+
+def _lines(handle: BinaryIO, limit: int) -> Iterator[bytes | None]:
+    """Each line of a file, or None for one longer than ``limit`` bytes (read past, not kept)."""
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        if len(line) <= limit or line.endswith(b"\n"):
+            yield line
+            continue
+        while line and not line.endswith(b"\n"):
+            line = handle.readline(1 << 16)
+        yield None
 
 
 def read_csv(path: Path, report: IngestReport) -> Iterator[tuple[int, dict[str, Any]]]:
