@@ -211,3 +211,18 @@ def cut_dataset(source: Path, target: Path, per_department: int) -> Path:
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ten sample threads per department plus the judged ones (76 documents), with queries."""
     return cut_dataset(SAMPLE, tmp_path_factory.mktemp("small") / "small", 10)
+
+
+@pytest.fixture(scope="session")
+def sample_queries() -> list[str]:
+    """200 distinct short questions: the sample queries' titles, then their first sentences.
+
+    Distinct, so that the service's in-memory query cache never answers them.
+    """
+    with (SAMPLE / "queries.jsonl").open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    titles = [row["title"] for row in rows]
+    firsts = [row["text"].split("\n\n", 1)[-1].split(". ")[0][:300] for row in rows]
+    queries = list(dict.fromkeys(titles + firsts))
+    assert len(queries) >= 200
+    return queries[:200]

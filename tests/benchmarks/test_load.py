@@ -15,6 +15,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -206,19 +207,23 @@ def test_sixteen_clients_against_the_bare_service(
     assert served.errors == 0, "no request may fail under load"
 
 
-def test_reloads_under_load_fail_no_request(
-    sample_index: Path, sample_queries: list[str], tmp_path: Path
-) -> None:
-    """16 clients while the index is rebuilt and reloaded every 10 s."""
-    import shutil
+@dataclass
+class Reloaded:
+    load: Load
+    seconds: list[float]
 
-    index = tmp_path / "index"
+
+def load_with_reloads(
+    sample_index: Path, queries: list[str], folder: Path, seconds: float, every: float
+) -> Reloaded:
+    """CLIENTS clients for ``seconds`` while a copy of the sample index is rebuilt (a new
+    version written as `whoknows build` does) and reloaded every ``every`` seconds."""
+    index = folder / "index"
     shutil.copytree(sample_index, index)
     other = Recommender.load(index)
     reloads: list[float] = []
 
     def rebuild() -> None:
-        """A new build of the same records: written as `whoknows build` does, new version."""
         other.save(index)
         manifest = json.loads((index / "manifest.json").read_text())
         manifest["created_at"] = datetime.now(UTC).isoformat(timespec="seconds")[:19] + "Z"
@@ -229,21 +234,28 @@ def test_reloads_under_load_fail_no_request(
 
         async def reloading() -> None:
             async with httpx.AsyncClient(base_url=ours.base, timeout=120) as http:
-                for _ in range(int(RELOAD_SECONDS // 10)):
-                    await asyncio.sleep(10)
+                for _ in range(int(seconds // every)):
+                    await asyncio.sleep(every)
                     await asyncio.to_thread(rebuild)
                     start = time.perf_counter()
                     response = await http.post("/v1/admin/reload", headers=ours.headers)
                     assert response.status_code == 200, response.text
+                    assert response.json()["changed"], response.text
                     reloads.append(time.perf_counter() - start)
 
         async def both() -> Load:
-            results = await asyncio.gather(
-                _load(ours, sample_queries, CLIENTS, RELOAD_SECONDS), reloading()
-            )
+            results = await asyncio.gather(_load(ours, queries, CLIENTS, seconds), reloading())
             return results[0]
 
-        served = asyncio.run(both())
+        return Reloaded(asyncio.run(both()), reloads)
+
+
+def test_reloads_under_load_fail_no_request(
+    sample_index: Path, sample_queries: list[str], tmp_path: Path
+) -> None:
+    """16 clients while the index is rebuilt and reloaded every 10 s."""
+    done = load_with_reloads(sample_index, sample_queries, tmp_path, RELOAD_SECONDS, 10)
+    served, reloads = done.load, done.seconds
     p50, p99 = percentiles(served.latencies)
     report(
         f"{CLIENTS} clients for {RELOAD_SECONDS:.0f} s, reloaded every 10 s",
