@@ -16,11 +16,15 @@ WhoknowsError                 (models.exceptions)
 
 from __future__ import annotations
 
-from models.exceptions import NotFoundError, QueryError, WhoknowsError
+from models.exceptions import ArtifactError, NotFoundError, QueryError, WhoknowsError
 
 
 class PipelineError(WhoknowsError):
     """A pipeline step cannot do what was asked."""
+
+
+class RegistryFetchError(PipelineError, ArtifactError):
+    """A registered model (models:/name@alias) could not be fetched from the registry."""
 
 
 class IngestError(PipelineError):

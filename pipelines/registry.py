@@ -32,7 +32,7 @@ from models.packaging import (
     packaged_files,
 )
 from pipelines import tracking
-from pipelines.exceptions import PipelineError, TrackingError
+from pipelines.exceptions import PipelineError, RegistryFetchError, TrackingError
 from pipelines.tracking import import_mlflow
 
 DEFAULT_NAME = "whoknows"
@@ -250,7 +250,7 @@ def fetch(uri: str, cache_dir: Path, tracking_uri: str) -> ModelFiles:
         if not target.is_dir():
             _download(mlflow, f"models:/{version.name}/{version.version}", target, tracking_uri)
     except MlflowException as exc:
-        raise ArtifactError(f"cannot fetch {uri} from {tracking_uri}: {exc.message}") from exc
+        raise RegistryFetchError(f"cannot fetch {uri} from {tracking_uri}: {exc.message}") from exc
     files = packaged_files(target)
     if not files.index.is_dir():
         raise ArtifactError(f"{uri} is not a whoknows model: it has no packaged index")

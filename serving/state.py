@@ -28,6 +28,7 @@ from models.exceptions import (
     WhoknowsError,
 )
 from models.recommender import Recommender
+from pipelines.exceptions import RegistryFetchError
 from pipelines.registry import fetch
 from serving.config import Settings
 from serving.insights import Topics, load_topics
@@ -251,7 +252,9 @@ class IndexState:
 def load_failure(exc: Exception) -> str:
     """Why the index is not served, in words any caller may read: /readyz and every
     503 are public, so no path, URL or library message (the log has those)."""
-    if isinstance(exc, ArtifactNotFoundError):
+    if isinstance(exc, RegistryFetchError):
+        what = "the registered model named by WHOKNOWS_MODEL_URI could not be fetched"
+    elif isinstance(exc, ArtifactNotFoundError):
         what = "no whoknows index where the service looks (WHOKNOWS_INDEX_DIR or _MODEL_URI)"
     elif isinstance(exc, EncoderMismatchError):
         what = "the index was built with another encoder than the one configured"

@@ -72,7 +72,7 @@ def test_db_upgrade_migrates_a_new_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.db'}"
     result = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert result.exit_code == 0, result.output
-    assert f"is at revision {database.head()}" in result.stderr and database.head() == "0003"
+    assert f"is at revision {database.head()}" in result.stderr and database.head() == "0004"
     assert (tmp_path / "new.db").is_file()
 
 
