@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from models.index import search_one_query_at_a_time
 from models.recommender import Recommender
 from pipelines.store import Store
-from serving import errors, integrations
+from serving import errors, integrations, mcp
 from serving.answering import Exposure, Slots
 from serving.auth import Authenticator
 from serving.browser import KeyOrigins, install_cors
@@ -95,7 +95,8 @@ def create_app(
         stop_watching = threading.Event()
         state.watch(settings, stop_watching)
         try:
-            yield
+            async with mcp_sessions():
+                yield
         finally:
             stop_watching.set()
             if store is None and late.store is not None:
@@ -132,4 +133,5 @@ def create_app(
     app.include_router(catalog.router)
     app.include_router(admin.router)
     integrations.install(app)
+    mcp_sessions = mcp.install(app)
     return app

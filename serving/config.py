@@ -75,6 +75,8 @@ class Settings(BaseSettings):
             confirmation of a feedback button is posted there).
         public_url: the service's address as people reach it (links in chat answers);
             by default the address the request came to.
+        mcp_key: the API key ``whoknows mcp`` (the stdio MCP server) answers as; without
+            it, that command refuses to start unless anonymous access is on.
         watch_seconds: how often to look whether the index directory holds a new
             build, and reload it if so (every worker of ``--workers N`` does);
             0 (the default) does not watch: reload with POST /v1/admin/reload.
@@ -116,6 +118,7 @@ class Settings(BaseSettings):
     chat_limit: int = Field(default=3, ge=1, le=10)
     slack_response_url_prefix: str = "https://hooks.slack.com/"
     public_url: str | None = None
+    mcp_key: SecretStr | None = None
     watch_seconds: float = Field(default=0.0, ge=0.0)
 
     @field_validator("frame_ancestors")

@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from dotenv import load_dotenv
 
-from pipelines.cli import admin, indexing, insights, lifecycle, mentoring, quality
+from pipelines.cli import admin, assistant, indexing, insights, lifecycle, mentoring, quality
 
 app = typer.Typer(
     help="whoknows: for any question, what to read and who knows about it.",
@@ -34,6 +34,7 @@ app.command()(indexing.ingest)
 app.command()(indexing.embed)
 app.command()(indexing.index)
 app.command()(indexing.serve)
+app.command()(assistant.mcp)
 app.command()(indexing.query)
 app.command()(quality.evaluate)
 app.command()(quality.compare)
