@@ -21,7 +21,7 @@ from serving.errors import Forbidden, ServiceUnavailable, Unauthenticated
 from serving.late_store import LateStore
 from serving.limits import RateLimiter
 from serving.privacy import PrivacySync
-from serving.state import IndexState
+from serving.state import IndexState, Served
 
 
 async def get_state(request: Request) -> IndexState:
@@ -44,6 +44,14 @@ def get_recommender(
     The request keeps what it was served (``request.state.served``) to its end,
     whatever a reload swaps in meanwhile.
     """
+    served = served_now(state, request.app.state.privacy)
+    request.state.served = served
+    return served.recommender
+
+
+def served_now(state: IndexState, privacy: PrivacySync) -> Served:
+    """What is served, with every privacy request applied; 503 while nothing is (every
+    channel that answers from the index asks here: the API, the MCP tools)."""
     served = state.served
     if served is None:
         if state.error:
@@ -51,10 +59,8 @@ def get_recommender(
         raise ServiceUnavailable(
             "the index is still loading; try again in a few seconds", retry=True
         )
-    request.state.served = served
-    privacy: PrivacySync = request.app.state.privacy
     privacy.refresh(served.recommender)
-    return served.recommender
+    return served
 
 
 def get_store(request: Request) -> Store:

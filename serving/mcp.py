@@ -52,10 +52,8 @@ from serving import mcp_text
 from serving.answering import Exposure, Slots, answer
 from serving.auth import Caller
 from serving.config import Settings
-from serving.deps import CallerDep, StoreDep
+from serving.deps import CallerDep, StoreDep, served_now
 from serving.errors import ServiceUnavailable, status_of
-from serving.privacy import PrivacySync
-from serving.state import IndexState
 
 log = logging.getLogger("whoknows.serving")
 
@@ -343,16 +341,7 @@ def _http_channel(ctx: Context) -> Channel:
     if request is None:  # pragma: no cover (the HTTP transport always sets it)
         raise ServiceUnavailable("no HTTP request behind this tool call", retry=False)
     state = request.app.state
-    index: IndexState = state.index
-    served = index.served
-    if served is None:
-        if index.error:
-            raise ServiceUnavailable(index.error, retry=False)
-        raise ServiceUnavailable(
-            "the index is still loading; try again in a few seconds", retry=True
-        )
-    privacy: PrivacySync = state.privacy
-    privacy.refresh(served.recommender)
+    served = served_now(state.index, state.privacy)
     settings: Settings = state.settings
     return Channel(
         caller=request.scope[_CALLER],
