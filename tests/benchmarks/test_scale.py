@@ -5,9 +5,9 @@
 Sizes are small by default so that `make bench` stays in minutes; the README's
 figures come from the sizes the scale issue names:
 
-    WHOKNOWS_BENCH_PASSAGES=0       every Stack Exchange dev passage (default 400)
-    WHOKNOWS_BENCH_UPDATE_DOCS=20000  documents of the update benchmark (default 2000)
-    WHOKNOWS_BENCH_VECTORS=1000000  vectors of the large index (default 100000)
+    WHOKNOWS_BENCH_PASSAGES=0       every Stack Exchange dev passage (default 200)
+    WHOKNOWS_BENCH_UPDATE_DOCS=20000  documents of the update benchmark (default 500)
+    WHOKNOWS_BENCH_VECTORS=1000000  vectors of the large index (default 50000)
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from tests.benchmarks.test_latency import percentiles
 
 pytestmark = pytest.mark.benchmark
 DEV = Path(__file__).resolve().parents[3] / "shared" / "data" / "stackexchange-dev"
-PASSAGES = int(os.environ.get("WHOKNOWS_BENCH_PASSAGES", "400"))
-UPDATE_DOCS = int(os.environ.get("WHOKNOWS_BENCH_UPDATE_DOCS", "2000"))
-VECTORS = int(os.environ.get("WHOKNOWS_BENCH_VECTORS", "100000"))
+PASSAGES = int(os.environ.get("WHOKNOWS_BENCH_PASSAGES", "200"))
+UPDATE_DOCS = int(os.environ.get("WHOKNOWS_BENCH_UPDATE_DOCS", "500"))
+VECTORS = int(os.environ.get("WHOKNOWS_BENCH_VECTORS", "50000"))
 
 
 def dev_documents() -> list[Document]:
@@ -126,6 +126,9 @@ def test_updating_one_percent(tmp_path: Path) -> None:
     full = build.run([source / "d.jsonl"], [source / "p.jsonl"], tmp_path / "index")
     updated = build.update([changed / "d.jsonl"], [changed / "p.jsonl"], tmp_path / "index")
     assert updated.changes.documents_changed == UPDATE_DOCS // 100
+    for index in (full.recommender, updated.recommender):
+        answer = index.recommend("w1 w2 w3 revision")
+        assert answer.resources and answer.people, "the benchmarked index must answer"
     report(
         f"update of 1% of {UPDATE_DOCS:,} documents (no embedding cache)",
         {

@@ -43,6 +43,8 @@ def test_enter_to_results_in_the_browser(
             drawn.append(
                 page.evaluate("() => performance.getEntriesByName('whoknows:results')[0].duration")
             )
+            cards = component(page).locator("ol > li.card")
+            assert cards.count() > 0, f"no results drawn for {question!r}"
         bare = page.evaluate(
             """async ([api, key, questions]) => {
                 const times = [];
@@ -53,8 +55,11 @@ def test_enter_to_results_in_the_browser(
                     const start = performance.now();
                     const r = await fetch(api + '/v1/recommendations',
                                           {method: 'POST', headers, body});
-                    await r.json();
+                    const answer = await r.json();
                     times.push(performance.now() - start);
+                    if (!r.ok || !answer.resources.length || !answer.people.length) {
+                        throw new Error(`a broken answer to ${query}: ${r.status}`);
+                    }
                 }
                 return times;
             }""",
