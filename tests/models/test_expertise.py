@@ -101,13 +101,22 @@ def feature(
 
 
 def test_evidence_weighs_roles_and_age_with_a_floor(index: EvidenceIndex) -> None:
-    evidence = index.evidence.toarray()
-    assert evidence[0, ROW["answerer"]] > 5 * evidence[0, ROW["asker"]]
-    assert evidence[1, ROW["author"]] == pytest.approx(
-        1.0 - 0.75 * (1 - 0.5 ** (31 / 365)), rel=0.05
+    def kept(days: float) -> float:
+        """The shipped decay: half in 365 days, never below a floor of 0.25."""
+        return 0.25 + 0.75 * float(0.5 ** (days / 365))
+
+    assert (EXPERTISE.evidence.recency_half_life_days, EXPERTISE.evidence.recency_floor) == (
+        365.0,
+        0.25,
     )
+    evidence = index.evidence.toarray()
+    # Age counts from the department's newest document (2024-06-01).
+    assert evidence[0, ROW["asker"]] == pytest.approx(0.1 * kept(0), abs=1e-4)
+    assert evidence[0, ROW["answerer"]] == pytest.approx(1.0 * kept(0), abs=1e-4)
+    assert evidence[1, ROW["author"]] == pytest.approx(kept(31), abs=1e-4)
     old = evidence[2, ROW["veteran"]]
-    assert 0.25 <= old < 0.27, "ten-year-old evidence counts little, but never nothing"
+    assert old == pytest.approx(kept(3653), abs=1e-4), "ten years old"
+    assert old > 0.25, "ten-year-old evidence counts little, but never nothing"
     assert evidence[3, ROW["author"]] == 0.25, "undated evidence counts as old"
 
 

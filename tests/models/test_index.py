@@ -30,7 +30,9 @@ def test_each_vector_finds_itself_with_cosine_one(kind: str) -> None:
     index = create_index(kind, 16)
     index.build(vectors, np.arange(1000, 1200))
     hits = index.search(vectors[:20], 3)
-    assert (hits.ids[:, 0] == np.arange(1000, 1020)).mean() >= 0.95
+    found_itself = (hits.ids[:, 0] == np.arange(1000, 1020)).mean()
+    # Exact search finds every vector; a graph may miss one now and then.
+    assert found_itself >= (1.0 if kind == "flat" else 0.95)
     np.testing.assert_allclose(hits.scores[:, 0], 1.0, atol=1e-4)
 
 

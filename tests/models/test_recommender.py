@@ -150,14 +150,26 @@ def test_config_checks_types_and_ranges_up_front(values: dict[str, object], mess
 
 
 def test_one_long_document_cannot_crowd_out_the_others(encoder: Encoder) -> None:
-    handbook = Document("big", "Kafka handbook", "Kafka consumer lag and partitions. " * 3000)
-    shorts = [
-        Document(f"s{i}", f"Kafka note {i}", f"Consumer lag tip number {i}.") for i in range(30)
+    # Small passages make the handbook a few hundred of them, more than the first dense
+    # search looks at (256), and all nearer the question than any note: only a deeper
+    # search finds the notes. Dense fusion, and notes that share no word with the
+    # question, so that BM25 cannot propose them instead.
+    handbook = Document("big", "Kafka handbook", "Kafka consumer lag and partitions. " * 1200)
+    notes = [
+        Document(f"s{i}", f"Streaming note {i}", f"Readers falling behind the stream, tip {i}.")
+        for i in range(30)
     ]
     others = [Document(f"o{i}", f"Garden {i}", "Water the tomatoes.") for i in range(30)]
-    recommender = Recommender.build([handbook, *shorts, *others], [], encoder=encoder)
+    config = RecommenderConfig(
+        fusion="dense", retrieval_depth=10, passage_tokens=32, passage_overlap=8
+    )
+    recommender = Recommender.build([handbook, *notes, *others], [], encoder=encoder, config=config)
+    handbook_passages = recommender.manifest.counts["passages"] - len(notes) - len(others)
+    assert handbook_passages > 256, "the first dense search would already see every passage"
     answer = recommender.recommend("how do I reduce kafka consumer lag", limit_resources=20)
-    assert len(answer.resources) == 20
+    found = [r.document.id for r in answer.resources]
+    assert len(found) == 20 and found[0] == "big"
+    assert set(found[1:]) <= {n.id for n in notes}, "the notes come before the garden"
 
 
 def test_a_damaged_index_is_refused_at_load(

@@ -46,11 +46,21 @@ def test_explanations_name_the_retrievers_and_signals(tiny: Recommender) -> None
 
 
 def test_filters_apply_to_bm25_before_the_cut(tiny: Recommender) -> None:
-    answer = tiny.recommend("kafka", 3, 0, filters=None)
-    assert answer.resources
-    (retrieval,) = tiny.retrieve(["kafka"], Filters(departments=("Facilities",)), depth=50)
-    found = retrieval.candidates
-    assert {tiny.documents[r].department for r in found.rows} == {"Facilities"}
+    # The Kafka documents (Data) match the words better than the roof ones; BM25 proposes two.
+    query = "kafka consumer lag on the roof"
+
+    def proposed_by_bm25(filters: Filters | None) -> set[str]:
+        (retrieval,) = tiny.retrieve([query], filters, depth=2)
+        found = retrieval.candidates
+        return {
+            tiny.documents[r].id
+            for r, rank in zip(found.rows, found.lexical_rank, strict=True)
+            if rank
+        }
+
+    assert proposed_by_bm25(None) == {"d1", "d2"}, "without a filter, only the Data ones"
+    facilities = proposed_by_bm25(Filters(departments=("Facilities",)))
+    assert facilities == {"d4", "d8"}, "the filter is applied first, then the best two kept"
 
 
 def test_rrf_ignores_corpus_order_and_unproposed_lists(encoder: Encoder) -> None:

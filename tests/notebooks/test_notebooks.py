@@ -90,4 +90,10 @@ def test_expert_signals_ceiling(small_dataset: Path, tmp_path: Path) -> None:
     text = outputs(notebook)
     assert "queries with judged experts" in text and "recent_30d" in text
     assert "logistic regression" in text
-    assert re.search(r"best cross-validated RR@10: [01]\.\d{3}", text)
+    # Each table row: a signal (or a model of all of them), its RR@10 and P@1.
+    row = r"^(\w[\w ]*?) +([01](?:\.\d+)?) +[01](?:\.\d+)?$"
+    rr10 = {name: float(rr) for name, rr in re.findall(row, text, re.M)}
+    models = [rr10.pop(name) for name in ("logistic regression", "gradient boosting")]
+    best = re.search(r"best cross-validated RR@10: ([01]\.\d{3})", text)
+    assert best and float(best[1]) == max(models), text[-2000:]
+    assert len(rr10) == 13 and float(best[1]) > max(rr10.values()), "above any signal alone"

@@ -15,9 +15,11 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from models.artifact import Manifest
 from models.encoder import Encoder
 from models.recommender import Recommender
 from pipelines.cli import app
+from pipelines.tracking import import_mlflow, tracking_uri
 from serving.config import Settings
 
 runner = CliRunner()
@@ -92,7 +94,13 @@ def test_errors_are_one_message_not_a_traceback(tmp_path: Path) -> None:
     assert bad.exit_code == 1 and "is not an evaluation dataset" in bad.output
 
 
-def test_evaluate_reuses_an_index(sample_index: Path, tmp_path: Path) -> None:
+def test_evaluate_reuses_an_index(
+    sample_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("evaluate built an index instead of reusing --index")
+
+    monkeypatch.setattr("pipelines.evaluate.build_dataset", no_build)
     sample = Path(__file__).resolve().parents[2] / "data" / "sample"
     out = tmp_path / "metrics.json"
     result = runner.invoke(
@@ -101,6 +109,11 @@ def test_evaluate_reuses_an_index(sample_index: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     metrics = json.loads(out.read_text())
     assert metrics["resources"]["n_queries"] > 0 and metrics["people"]["n_queries"] > 0
+    found = re.search(r"MLflow run (\w+)", result.output)
+    assert found, result.output
+    run = import_mlflow().MlflowClient(tracking_uri=tracking_uri()).get_run(found.group(1))
+    assert run.data.params["index_version"] == Manifest.read(sample_index).index_version
+    assert run.data.tags["whoknows.index"] == str(sample_index.resolve())
 
 
 def test_settings_come_from_a_dotenv_file_too(

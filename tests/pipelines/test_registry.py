@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from models.artifact import Manifest
 from pipelines import registry, tracking
 from pipelines.cli import app
 from pipelines.exceptions import PipelineError
@@ -105,6 +106,12 @@ def test_register_command(sample_index: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "serve it with `whoknows serve --model models:/whoknows-cli@staging`" in result.output
+    client = import_mlflow().MlflowClient(tracking_uri=tracking.tracking_uri())
+    staged = client.get_model_version_by_alias("whoknows-cli", "staging")
+    assert f"whoknows-cli version {staged.version} " in result.output
+    run = client.get_run(staged.run_id)
+    assert run.data.params["index_version"] == Manifest.read(sample_index).index_version
+    assert run.data.tags["whoknows.index"] == str(sample_index.resolve())
 
 
 def test_an_alias_is_moved_back_to_an_earlier_version(sample_index: Path) -> None:

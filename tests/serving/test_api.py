@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -8,13 +10,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
+from models.encoder import Encoder
 from models.recommender import Recommender
+from models.records import Person
 from models.results import Filters
 from pipelines.store import Store
 from pipelines.store.schema import recommendations
 from serving.answering import Exposure
 from serving.app import create_app
 from serving.config import Settings
+from tests.conftest import tiny_records
 from tests.serving.conftest import LOOPBACK, anonymous_client, bearer
 
 
@@ -167,9 +172,26 @@ def test_resource_and_person_lookups(tiny_client: TestClient) -> None:
     assert {d["id"] for d in person["documents"]} == {"d1", "d2", "d3", "d6"}
 
 
-def test_ids_with_slashes_and_colons_can_be_looked_up(client: TestClient) -> None:
-    assert client.get("/v1/resources/ai:q1").status_code in (200, 404)
-    assert client.get("/v1/resources/wiki/guides/kafka.md").status_code == 404
+def test_ids_with_slashes_and_colons_can_be_looked_up(encoder: Encoder) -> None:
+    # Ingest names a file by its path ("wiki/guides/kafka.md") and an imported record
+    # by its source ("ai:q2"); each must be reachable under /v1 exactly as it is.
+    documents, people = tiny_records()
+    author = Person("acct:wiki/ada", "Ada Wiki", department="Data")
+    kafka = replace(documents[0], id="wiki/guides/kafka.md", authors=(author.id,))
+    imported = replace(documents[1], id="ai:q2", authors=(author.id,), contributions=())
+    with anonymous_client(
+        Recommender.build([kafka, imported, *documents[2:]], [*people, author], encoder=encoder)
+    ) as client:
+        for path, wanted in (
+            ("/v1/resources/wiki/guides/kafka.md", kafka.id),
+            ("/v1/resources/ai:q2", imported.id),
+            ("/v1/people/acct:wiki/ada", author.id),
+        ):
+            response = client.get(path)
+            assert response.status_code == 200, (path, response.text)
+            assert response.json()["id"] == wanted
+        profile = client.get("/v1/people/acct:wiki/ada").json()
+        assert {d["id"] for d in profile["documents"]} == {kafka.id, imported.id}
 
 
 @pytest.mark.parametrize("path", ["/v1/resources/nope", "/v1/people/nope"])
@@ -198,7 +220,9 @@ def test_health_and_docs(tiny_client: TestClient, tiny: Recommender) -> None:
     assert "/v1/recommendations" in spec["paths"]
 
 
-def test_not_ready_until_an_index_is_loaded(sample_index: Path, tmp_path: Path) -> None:
+def test_not_ready_until_an_index_is_loaded(
+    tiny: Recommender, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with TestClient(
         create_app(Settings(index_dir=tmp_path / "missing", anonymous=True)), client=LOOPBACK
     ) as client:
@@ -213,16 +237,34 @@ def test_not_ready_until_an_index_is_loaded(sample_index: Path, tmp_path: Path) 
         assert answer.status_code == 503 and answer.headers["retry-after"] == "30"
         assert answer.json()["detail"] == ready.json()["detail"]
         assert client.get("/healthz").json()["index_version"] is None
+    tiny.save(tmp_path / "idx")
+    load, started, release = Recommender.load, threading.Event(), threading.Event()
+
+    def held(directory: Path, **kwargs: Any) -> Recommender:
+        started.set()
+        assert release.wait(30), "the test never let the load finish"
+        return load(directory, **kwargs)
+
+    monkeypatch.setattr(Recommender, "load", held)
     with TestClient(
-        create_app(Settings(index_dir=sample_index, anonymous=True)), client=LOOPBACK
+        create_app(Settings(index_dir=tmp_path / "idx", anonymous=True)), client=LOOPBACK
     ) as client:
-        first = client.get("/readyz")
-        assert first.status_code in (200, 503)
-        deadline = time.monotonic() + 120
+        try:
+            assert started.wait(30), "the service never started loading its index"
+            loading = client.get("/readyz")
+            assert loading.status_code == 503 and loading.headers["retry-after"] == "5"
+            assert loading.json()["status"] == "loading"
+            asked = client.post("/v1/recommendations", json={"query": "roof"})
+            assert asked.status_code == 503 and asked.headers["retry-after"] == "5"
+            assert "still loading" in asked.json()["detail"]
+            assert client.get("/healthz").status_code == 200, "alive while it loads"
+        finally:
+            release.set()
+        deadline = time.monotonic() + 60
         while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert client.get("/readyz").status_code == 200
-        assert client.post("/v1/recommendations", json={"query": "qubits"}).status_code == 200
+            time.sleep(0.1)
+        assert client.get("/readyz").json()["index_version"] == tiny.index_version
+        assert client.post("/v1/recommendations", json={"query": "roof"}).status_code == 200
 
 
 def test_no_index_configured_is_explained() -> None:

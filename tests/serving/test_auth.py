@@ -387,9 +387,16 @@ def test_a_restricted_document_is_recommended_to_its_group_only(
 def test_the_admin_group_may_read_analytics(
     idp: TestClient, signing_key: rsa.RSAPrivateKey
 ) -> None:
-    admin = idp.get("/v1/analytics", headers=bearer(rs256(signing_key, groups=["admins"])))
-    assert admin.status_code == 200, admin.text
-    assert isinstance(admin.json()["queries"], int)
+    def queries() -> int:
+        admin = idp.get("/v1/analytics", headers=bearer(rs256(signing_key, groups=["admins"])))
+        assert admin.status_code == 200, admin.text
+        count: int = admin.json()["queries"]
+        return count
+
+    before = queries()
+    asked = idp.post(RECOMMEND, json=QUERY, headers=bearer(rs256(signing_key, groups=["hr"])))
+    assert asked.status_code == 200, asked.text
+    assert queries() == before + 1, "the admin reads the service's own log"
 
 
 @pytest.mark.parametrize("groups", [["finance"], OMIT, "admins"], ids=["other", "none", "string"])

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from models.encoder import Encoder
 from models.recommender import Recommender
 from pipelines.store import Store, person_hash
+from pipelines.store.schema import feedback, recommendations, recommended_items
 from serving.app import create_app
 from serving.config import Settings
 from serving.privacy import PrivacySignal
@@ -84,22 +87,39 @@ def test_an_opted_out_profile_field_keeps_a_person_out(encoder: Encoder) -> None
     assert answer.people and "ada" not in {h.person.id for h in answer.people}
 
 
+def feedback_on(
+    service: Service, answer: dict[str, Any], kind: str, item: str, headers: dict[str, str]
+) -> None:
+    action = "contacted" if kind == "person" else "helpful"
+    event = {"recommendation_id": answer["id"], "item_id": item, "item_kind": kind}
+    response = service.client.post("/v1/feedback", json=event | {"action": action}, headers=headers)
+    assert response.status_code == 201, response.text
+
+
 def test_an_admin_erases_a_person(service: Service) -> None:
-    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.ada).json()
-    service.client.post(
-        "/v1/feedback",
-        json={
-            "recommendation_id": answer["id"],
-            "item_id": answer["people"][0]["id"],
-            "item_kind": "person",
-            "action": "contacted",
-        },
-        headers=service.ada,
-    )
+    # Cy is recommended Ada and contacts her; Ada asks and rates a resource.
+    by_cy = service.client.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
+    assert "ada" in {p["id"] for p in by_cy["people"]}
+    feedback_on(service, by_cy, "person", "ada", service.cy)
+    feedback_on(service, by_cy, "resource", by_cy["resources"][0]["id"], service.cy)
+    by_ada = service.client.post("/v1/recommendations", json=KAFKA, headers=service.ada).json()
+    feedback_on(service, by_ada, "resource", by_ada["resources"][0]["id"], service.ada)
     assert service.client.delete("/v1/people/ada", headers=service.cy).status_code == 403
     erased = service.client.delete("/v1/people/ada", headers=service.admin)
     assert erased.status_code == 200, erased.text
-    assert erased.json()["status"] == "erased" and erased.json()["deleted_records"] > 0
+    # Two feedback events (about her, by her), her row among Cy's people, her own
+    # recommendation with its items, and her key.
+    her_items = len(by_ada["resources"]) + len(by_ada["people"])
+    assert erased.json()["status"] == "erased"
+    assert erased.json()["deleted_records"] == 2 + 1 + (1 + her_items) + 1
+    with service.store.engine.connect() as connection:
+        left = connection.execute(select(feedback.c.item_id, feedback.c.caller)).all()
+        assert [tuple(row) for row in left] == [(by_cy["resources"][0]["id"], "cy")]
+        asked = connection.execute(select(recommendations.c.id)).scalars().all()
+        assert asked == [by_cy["id"]]
+        named = connection.execute(select(recommended_items.c.item_id)).scalars().all()
+        assert "ada" not in named
+        assert len(named) == len(by_cy["resources"]) + len(by_cy["people"]) - 1
     assert "ada" not in {p["id"] for p in people_of(service, service.cy)}
     assert service.client.get("/v1/people/ada", headers=service.admin).status_code == 404
     # Her key was bound to her: it is gone with her.
@@ -143,7 +163,8 @@ def test_feedback_is_checked_and_feeds_analytics(service: Service) -> None:
     assert send(recommendation_id="0" * 32) == 404
     assert send(item_id="d-not-recommended") == 422
     assert send(action="loved") == 422
-    assert service.client.post("/v1/feedback", json={}).status_code in (401, 422)
+    anonymous = service.client.post("/v1/feedback", json={})
+    assert anonymous.status_code == 401, "who asks is checked before what they send"
 
     assert service.client.get("/v1/analytics", headers=service.cy).status_code == 403
     report = service.client.get("/v1/analytics", headers=service.admin)
@@ -154,7 +175,7 @@ def test_feedback_is_checked_and_feeds_analytics(service: Service) -> None:
     # Cy (Data) was recommended colleagues; the contacted one is in Data too.
     assert body["cross_functional"]["contacted_known"] == 1
     assert body["load"]["top"][0]["times_recommended"] == 1
-    assert 0 < body["coverage"] <= 1
+    assert body["coverage"] == 0.75, "of the four, all but Cy (who asked) were recommended"
     bad = service.client.get(
         "/v1/analytics", params={"from": "2026-02-01", "to": "2026-01-01"}, headers=service.admin
     )
@@ -233,14 +254,33 @@ def test_with_a_shared_redis_a_privacy_request_reaches_other_workers_at_once(
     store.close()
 
 
-def test_a_profile_opt_out_is_recorded_so_exports_skip_it(encoder: Encoder) -> None:
+def test_a_profile_opt_out_is_recorded_so_exports_skip_it(encoder: Encoder, tmp_path: Path) -> None:
+    # Dee is recommended and contacted; then her profile says she opted out.
     documents, people = tiny_records()
+    store = Store("sqlite://")
+    _, cy = store.create_key("cy", [], person="cy")
+    question = {"query": "payroll and tax withholding", "limit_people": 4}
+    recommender = Recommender.build(documents, people, encoder=encoder)
+    with TestClient(create_app(Settings(), recommender, store), client=LOOPBACK) as client:
+        answer = client.post("/v1/recommendations", json=question, headers=bearer(cy)).json()
+        assert "dee" in {p["id"] for p in answer["people"]}
+        for kind, item, action in (
+            ("person", "dee", "contacted"),
+            ("person", "ada", "contacted"),
+            ("resource", answer["resources"][0]["id"], "helpful"),
+        ):
+            event = {"recommendation_id": answer["id"], "item_id": item, "item_kind": kind}
+            sent = client.post("/v1/feedback", json=event | {"action": action}, headers=bearer(cy))
+            assert sent.status_code == 201, sent.text
     people = [dataclasses.replace(p, opt_out=p.id == "dee") for p in people]
     recommender = Recommender.build(documents, people, encoder=encoder)
-    store = Store("sqlite://")
     with TestClient(create_app(Settings(), recommender, store), client=LOOPBACK):
         assert store.suppressed() == {person_hash("dee"): "opt_out"}
+    summary = store.export_judgments(tmp_path)
     store.close()
+    assert (summary.queries, summary.resource_judgments, summary.people_judgments) == (1, 1, 1)
+    qrels = (tmp_path / "qrels_people.tsv").read_text().splitlines()
+    assert qrels[1:] == [f"{answer['id']}\tada\t2"], "Dee's judgment is left out"
 
 
 def test_analytics_dates_out_of_range_are_422(service: Service) -> None:
