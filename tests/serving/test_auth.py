@@ -26,15 +26,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from models.encoder import Encoder
 from models.exceptions import ConfigurationError
 from models.recommender import Recommender
-from models.records import Document, Person
 from pipelines.store import Store
 from serving.app import create_app
 from serving.config import Settings
 from tests.conftest import tiny_records
-from tests.serving.conftest import LOOPBACK, bearer
+from tests.serving.conftest import LOOPBACK, PAYROLL, bearer
 
 QUERY = {"query": "kafka consumer lag"}
 RECOMMEND = "/v1/recommendations"
@@ -42,7 +40,6 @@ PUBLIC = "/v1/resources/d1"
 ISSUER = "https://idp.example"
 AUDIENCE = "whoknows"
 #: The one document of the restricted index that only the finance group may see.
-PAYROLL = "finance/payroll-runbook"
 #: A client address off the loopback interface.
 REMOTE = ("10.1.2.3", 4000)
 INTRANET = "https://intranet.example"
@@ -178,24 +175,6 @@ def jwt_settings(key: rsa.RSAPrivateKey, **extra: Any) -> dict[str, Any]:
 
 
 # --- an index with a restricted document ---------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def restricted(encoder: Encoder) -> Recommender:
-    """Four tiny documents, one of them visible to the finance group only."""
-    documents, people = tiny_records()
-    by_id = {d.id: d for d in documents}
-    payroll = Document(
-        PAYROLL,
-        "Payroll run book",
-        "Close the salary run on the 25th and send payslips after tax withholding.",
-        department="Finance",
-        authors=("dee",),
-        allowed_groups=("finance",),
-    )
-    chosen: list[Document] = [by_id["d1"], by_id["d2"], by_id["d4"], payroll]
-    kept: list[Person] = [p for p in people if p.id in {"ada", "bob", "cy", "dee"}]
-    return Recommender.build(chosen, kept, encoder=encoder)
 
 
 @pytest.fixture(scope="module")

@@ -21,17 +21,15 @@ from fastapi.testclient import TestClient
 
 from models.encoder import Encoder
 from models.recommender import Recommender
-from models.records import Document
 from pipelines.store import Store
 from serving.app import create_app
 from serving.config import Settings
 from tests.conftest import tiny_records
 from tests.faults.conftest import serve
-from tests.serving.conftest import LOOPBACK, bearer
+from tests.serving.conftest import LOOPBACK, PAYROLL, bearer
 
 KAFKA = {"query": "kafka consumer lag", "limit_people": 4, "limit_resources": 8}
 #: The one document of the restricted index that only the finance group may see.
-PAYROLL = "finance/payroll-runbook"
 ISSUER = "https://idp.example"
 AUDIENCE = "whoknows"
 
@@ -149,24 +147,6 @@ def test_the_default_body_limit_is_64_kib(defaults: TestClient) -> None:
 
 
 # --- tokens and groups -----------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def restricted(encoder: Encoder) -> Recommender:
-    """Four tiny documents, one of them visible to the finance group only."""
-    documents, people = tiny_records()
-    by_id = {d.id: d for d in documents}
-    payroll = Document(
-        PAYROLL,
-        "Payroll run book",
-        "Close the salary run on the 25th and send payslips after tax withholding.",
-        department="Finance",
-        authors=("dee",),
-        allowed_groups=("finance",),
-    )
-    return Recommender.build(
-        [by_id["d1"], by_id["d2"], by_id["d4"], payroll], people, encoder=encoder
-    )
 
 
 @pytest.fixture(scope="module")
