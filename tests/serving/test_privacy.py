@@ -56,6 +56,17 @@ def people_of(service: Service, headers: dict[str, str]) -> list[dict[str, Any]]
     return people
 
 
+def helpful_on_the_first_resource(service: Service, headers: dict[str, str]) -> dict[str, str]:
+    """A feedback event (helpful) on the first resource of a new recommendation."""
+    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=headers).json()
+    return {
+        "recommendation_id": answer["id"],
+        "item_id": answer["resources"][0]["id"],
+        "item_kind": "resource",
+        "action": "helpful",
+    }
+
+
 def test_a_person_opts_out_with_their_own_key(service: Service) -> None:
     assert "ada" in {p["id"] for p in people_of(service, service.cy)}
     refused = service.client.post("/v1/people/ada/opt-out", headers=service.cy)
@@ -194,13 +205,7 @@ def test_opted_out_people_are_not_counted_in_analytics(service: Service) -> None
 def test_feedback_on_someone_elses_recommendation_is_as_if_it_did_not_exist(
     service: Service,
 ) -> None:
-    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
-    event = {
-        "recommendation_id": answer["id"],
-        "item_id": answer["resources"][0]["id"],
-        "item_kind": "resource",
-        "action": "helpful",
-    }
+    event = helpful_on_the_first_resource(service, service.cy)
     theirs = service.client.post("/v1/feedback", json=event, headers=service.ada)
     missing = service.client.post(
         "/v1/feedback", json=event | {"recommendation_id": "f" * 32}, headers=service.ada
@@ -369,13 +374,7 @@ def test_analytics_windows_are_iso_times_and_may_be_empty(
 def test_the_same_feedback_again_is_200_already_recorded_and_counted_once(
     service: Service,
 ) -> None:
-    answer = service.client.post("/v1/recommendations", json=KAFKA, headers=service.cy).json()
-    event = {
-        "recommendation_id": answer["id"],
-        "item_id": answer["resources"][0]["id"],
-        "item_kind": "resource",
-        "action": "helpful",
-    }
+    event = helpful_on_the_first_resource(service, service.cy)
     first = service.client.post("/v1/feedback", json=event, headers=service.cy)
     assert (first.status_code, first.json()) == (201, {"status": "recorded"})
     again = service.client.post("/v1/feedback", json=event, headers=service.cy)
