@@ -61,7 +61,6 @@ def create_app(
         app.state.privacy = privacy
         state = IndexState(recommender, prepare=privacy.prepare)
         app.state.index = state
-        app.state.store = None
 
         def attach(opened: Store) -> None:
             """The database is open: keys can be checked, privacy requests applied."""
@@ -71,7 +70,6 @@ def create_app(
             served = state.recommender
             if served is not None:  # loaded before the database opened
                 privacy.prepare(served)
-            app.state.store = opened
 
         late = LateStore(settings.database_url, attach)
         app.state.late_store = late
