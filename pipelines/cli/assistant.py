@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.common import EncoderOption, console, errors
+from pipelines.cli.common import EncoderOption, console, errors, service_settings
 
 
 def mcp(
@@ -29,17 +29,10 @@ def mcp(
     Answers as the caller of the API key in WHOKNOWS_MCP_KEY (make one with
     `whoknows keys create`); without it, only if WHOKNOWS_ANONYMOUS is on.
     """
-    from pydantic import ValidationError
-
-    from serving.config import Settings
     from serving.errors import Unauthenticated
     from serving.mcp_stdio import run_stdio
 
-    try:
-        settings = Settings(index_dir=index, encoder_path=encoder)
-    except ValidationError as exc:
-        console.print(f"[bold red]error:[/] invalid settings: {exc}", highlight=False)
-        raise typer.Exit(2) from None
+    settings = service_settings(index_dir=index, encoder_path=encoder)
     key = settings.mcp_key.get_secret_value() if settings.mcp_key else None
     with errors():
         try:

@@ -16,6 +16,7 @@ from models.exceptions import WhoknowsError
 
 if TYPE_CHECKING:
     from pipelines.params import Params
+    from serving.config import Settings
 
 console = Console(stderr=True, soft_wrap=True)  # messages keep whole paths on one line
 out = Console()
@@ -46,6 +47,24 @@ ParamsOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def service_settings(**given: Any) -> Settings:
+    """The service's settings: the options ``given`` win over the environment and .env,
+    the rest come from them. A value that does not fit exits 2 naming its variable."""
+    from pydantic import ValidationError
+
+    from serving.config import Settings
+
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"WHOKNOWS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        console.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @contextmanager

@@ -30,6 +30,7 @@ from pipelines.cli.common import (
     errors,
     out,
     progress,
+    service_settings,
 )
 from pipelines.cli.render import print_answer, print_report
 
@@ -299,11 +300,9 @@ def serve(
 ) -> None:
     """Serve the HTTP API (OpenAPI docs at /docs)."""
     import uvicorn
-    from pydantic import ValidationError
     from uvicorn.supervisors import Multiprocess
 
     from serving.app import create_app
-    from serving.config import Settings
     from serving.server import READ_TIMEOUT_VARIABLE, BoundedH11Protocol
 
     if index is not None and model is not None:
@@ -332,20 +331,11 @@ def serve(
             "or WHOKNOWS_MODEL_URI)"
         )
         raise typer.Exit(2)
-    try:
-        # The options win over the environment and .env, the other settings come from them.
-        settings = Settings(
-            index_dir=index, model_uri=model, encoder_path=encoder, topics_dir=topics
-        )
-        if watch is not None:  # typed: wins over the environment
-            settings = settings.model_copy(update={"watch_seconds": watch})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"WHOKNOWS_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
-            for e in exc.errors()
-        )
-        console.print(f"[bold red]error:[/] invalid settings: {problems}", highlight=False)
-        raise typer.Exit(2) from None
+    settings = service_settings(
+        index_dir=index, model_uri=model, encoder_path=encoder, topics_dir=topics
+    )
+    if watch is not None:  # typed: wins over the environment
+        settings = settings.model_copy(update={"watch_seconds": watch})
     logging = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
     logging["loggers"]["whoknows"] = {"handlers": ["default"], "level": log_level.upper()}
     # Every worker bounds how long a request may take to arrive (serving.server).
