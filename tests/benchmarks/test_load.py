@@ -37,6 +37,8 @@ import pytest
 from models import assembly
 from models.encoder import Encoder
 from models.recommender import Recommender
+from models.topic_model import TopicConfig
+from pipelines import topics
 from pipelines.store import Store
 from tests.benchmarks.conftest import report
 from tests.benchmarks.test_latency import free_port, percentiles
@@ -82,19 +84,31 @@ def serve(app: list[str], env: dict[str, str], headers: dict[str, str]) -> Itera
 
 @contextmanager
 def whoknows(index: Path) -> Iterator[Server]:
-    """The service as `make run` serves it, with an admin key for reloads."""
+    """The service as `make run` serves it (with the index's topics made beforehand, as
+    the DVC pipeline makes them: without, the service would fit them itself while the
+    benchmark runs), with an admin key for reloads."""
     with tempfile.TemporaryDirectory() as folder:
+        topics.run(index, Path(folder) / "topics", TopicConfig())
         url = f"sqlite:///{folder}/whoknows.db"
         store = Store(url)
         _, secret = store.create_key("bench-admin", [], admin=True)
         store.close()
         env = {
             "WHOKNOWS_INDEX_DIR": str(index),
+            "WHOKNOWS_TOPICS_DIR": str(Path(folder) / "topics"),
             "WHOKNOWS_DATABASE_URL": url,
             "WHOKNOWS_RATE_LIMIT": "0",
         }
         headers = {"Authorization": f"Bearer {secret}"}
         with serve(["serving.app:create_app", "--factory"], env, headers) as server:
+            # Ready answers before the expertise map is loaded beside the index (with the
+            # imports it needs): measure once the service has nothing else to do.
+            deadline = time.monotonic() + 120
+            while (
+                httpx.get(f"{server.base}/v1/insights/topics", headers=headers).status_code != 200
+            ):
+                assert time.monotonic() < deadline, "the topics were not loaded in 120 s"
+                time.sleep(0.2)
             yield server
 
 
