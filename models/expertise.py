@@ -52,6 +52,7 @@ from models.features import Features
 from models.ranker import LinearRanker
 from models.retrieval import DocumentRanking
 from models.routing import Routed
+from models.selection import select
 
 PEOPLE_FEATURES = (
     "model2",
@@ -164,7 +165,7 @@ class PeopleCandidates:
 
     rows: Ids
     features: Features
-    votes: sparse.csr_array
+    votes: sparse.csc_array
 
 
 def people_candidates(
@@ -202,21 +203,18 @@ def people_candidates(
         scaled = softmax = z
     # A query of the past sees only the contributions made before it.
     made = evidence.made_before(as_of) if as_of is not None else None
-    weights = evidence.evidence[top]
-    shares = evidence.shares[top]
-    if made is not None:
-        weights = sparse.csr_array(weights.multiply(made[top]))
-        shares = row_shares(weights)
-    present = sparse.csr_array(weights > 0).astype(np.float64)
-    count = _column_sums(present)
-    combsum = _weighted_rows(weights, scaled)
-    votes = sparse.csr_array(shares.multiply(softmax[:, None]))
-    best = np.full(n_people, np.inf)
-    for rank in range(len(top)):
-        who = weights.indices[weights.indptr[rank] : weights.indptr[rank + 1]]
-        best[who] = np.minimum(best[who], rank)
+    if made is None:
+        weights, shares = select(evidence.evidence, top), select(evidence.shares, top)
+    else:
+        written = sparse.csr_array(evidence.evidence[top].multiply(made[top]))
+        weights, shares = select(written, _all(top)), select(row_shares(written), _all(top))
+    present = weights.values > 0
+    count = weights.counts(present)
+    combsum = weights.sums(scaled)
+    votes = shares.matrix(softmax)
+    best = weights.first()
     head = min(len(top), DEPARTMENT_DOCUMENTS)
-    departments = np.asarray(evidence.document_department[top[:head]].T @ softmax[:head]).ravel()
+    departments = select(evidence.document_department, top[:head]).sums(softmax[:head])
     if departments.sum() > 0:
         departments /= departments.sum()
     totals = evidence.totals(documents if filtered else None, as_of)
@@ -233,12 +231,12 @@ def people_candidates(
     features = Features.of(
         PEOPLE_FEATURES,
         {
-            "model2": _column_sums(votes),
+            "model2": shares.sums(softmax),
             "combsum": combsum,
             "combmnz": combsum * count,
-            "expcombmnz": _weighted_rows(weights, np.exp(scaled)) * count,
+            "expcombmnz": weights.sums(np.exp(scaled)) * count,
             "best_rank": np.where(np.isfinite(best), 1.0 / (1.0 + best), 0.0),
-            "top10": _column_sums(present[: min(10, len(top))]),
+            "top10": weights.counts(present & (weights.positions < 10)),
             "model1": model1,
             "profile": profile,
             "activity_recent": totals.recent[MONTH] @ departments,
@@ -334,7 +332,7 @@ class ExpertiseModel:
         """The listed candidates (``order``), each with the signals and evidence behind
         their score, and what routing added to it."""
         base = contributions.values.sum(axis=1)
-        by_person = sparse.csc_array(found.votes)
+        by_person = found.votes
         results = []
         for i in order:
             signals: dict[str, float] = {}
@@ -378,7 +376,7 @@ def _tag_match(
     evidence: EvidenceIndex, person_tags: sparse.csc_array, top: Ids, weights: Vectors
 ) -> Matrix:
     """Σ over the query's pseudo-tags (from its best documents) of log(1 + the person's count)."""
-    query_tags = np.asarray(evidence.document_tags[top].T @ weights).ravel()
+    query_tags = select(evidence.document_tags, top).sums(weights)
     total = query_tags.sum()
     if total <= 0:
         return np.zeros(person_tags.shape[0])
@@ -392,20 +390,12 @@ def _recent_votes(
     """How recently and how much each person wrote on the query's best documents:
     Model 2's votes with each writing's weight decayed by its age (a year's half-life),
     counted from ``as_of`` when the query is of the past."""
-    if as_of is not None:
-        recent = evidence.recent_as_of(as_of, YEAR)[top]
-    else:
-        recent = evidence.recent[YEAR][top]
-    return _weighted_rows(recent, weights)
+    recent = evidence.recent_as_of(as_of, YEAR) if as_of is not None else evidence.recent[YEAR]
+    return select(recent, top).sums(weights)
 
 
-def _column_sums(matrix: sparse.sparray) -> Matrix:
-    return np.asarray(matrix.sum(axis=0)).ravel().astype(np.float64)
-
-
-def _weighted_rows(matrix: sparse.csr_array, weights: Matrix) -> Matrix:
-    """Σ over rows of weight × row: one product instead of a scaled copy and a sum."""
-    return np.asarray(matrix.T @ weights, dtype=np.float64).ravel()
+def _all(rows: Ids) -> Ids:
+    return np.arange(len(rows), dtype=np.int64)
 
 
 def _best(scores: Matrix, k: int = CANDIDATES_PER_SOURCE) -> Ids:

@@ -20,6 +20,7 @@ from scipy import sparse
 
 from models.arrays import Ids, Vectors
 from models.exceptions import ArtifactFormatError
+from models.selection import select
 
 _stemmer = Stemmer.Stemmer("english")
 # bm25s logs an info line per save and load; keep a server log for what matters.
@@ -94,16 +95,16 @@ class LexicalIndex:
         if len(rows) == 0 or self.size == 0 or terms <= 0:
             return np.zeros(self.size, dtype=np.float32)
         by_item, by_word = self._term_weights()
-        chosen = by_item[np.asarray(rows, dtype=np.int64)]
-        totals = np.asarray(chosen.sum(axis=1)).ravel()
+        chosen = select(by_item, np.asarray(rows, dtype=np.int64))
+        totals = np.bincount(chosen.positions, weights=chosen.values, minlength=chosen.rows)
         inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
-        mass = np.asarray(chosen.multiply(inverse[:, None]).sum(axis=0)).ravel()
+        mass = chosen.sums(inverse)
         words = np.argsort(-mass, kind="stable")[:terms]
         words = words[mass[words] > 0]
         if len(words) == 0:
             return np.zeros(self.size, dtype=np.float32)
         weights = mass[words] / mass[words].sum()
-        scores = np.asarray(by_word[:, words] @ weights).ravel()[: self.size]
+        scores = select(by_word, words).sums(weights)[: self.size]
         return scores.astype(np.float32)
 
     def _term_weights(self) -> tuple[sparse.csr_array, sparse.csc_array]:

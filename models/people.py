@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import sparse
 
 from models.arrays import Ids, Matrix, Vectors
 from models.exceptions import ConfigurationError
@@ -107,7 +106,7 @@ class PeopleFinder:
             contributions.values.sum(axis=1),
             [self._departments[int(r)] for r in rows],
             exposure[rows] if exposure is not None else np.zeros(len(rows)),
-            sparse.csc_array(found.votes)[:, rows],
+            found.votes[:, rows],
             typical=0.0 if exposure is None else typical_exposure(exposure),
             asker=int(at[0]) if len(at) else None,
             asker_department=None if asker is None else self._departments[asker],

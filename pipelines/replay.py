@@ -125,7 +125,7 @@ def prepare(
                     people=ids,
                     scores=learned.people.contributions(candidates.features).values.sum(axis=1),
                     departments=[recommender.department_of(p) for p in ids],
-                    votes=sparse.csc_array(candidates.votes)[:, candidates.rows],
+                    votes=candidates.votes[:, candidates.rows],
                     judged=dict(query.people),
                 )
             )
