@@ -25,7 +25,6 @@ from models.encoder import Encoder, check_compatible, encoder_entry, recorded_en
 from models.evidence import EvidenceIndex
 from models.exceptions import ArtifactFormatError, ConfigurationError
 from models.index import create_index
-from models.index.hnsw import HNSWIndex
 from models.lexical import LexicalIndex
 from models.ranker import LinearRanker, default_ranker
 from models.records import Document, Person
@@ -104,11 +103,15 @@ def assemble(
     report = progress or (lambda stage, done, total: None)
     corpus = embeddings.corpus
     passages = create_index(
-        config.index_kind, encoder.dimension, len(corpus.passages), config.exact_search_limit
+        config.index_kind,
+        encoder.dimension,
+        len(corpus.passages),
+        config.exact_search_limit,
+        config.approximate_index,
     )
     passages.build(embeddings.passage_vectors, np.arange(len(corpus.passages), dtype=np.int64))
     search: dict[str, Any] = {}
-    if isinstance(passages, HNSWIndex):
+    if passages.approximate:
         report("tune search", 0, 1)
         search = passages.tune(config.recall_target)
         report("tune search", 1, 1)

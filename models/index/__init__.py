@@ -5,9 +5,10 @@ int64 and stable: removing vectors never renumbers the others.
 """
 
 from models.index.base import SearchHits, VectorIndex, limit_search_threads
-from models.index.factory import INDEX_KINDS, create_index, load_index
+from models.index.factory import APPROXIMATE_KINDS, INDEX_KINDS, create_index, load_index
 
 __all__ = [
+    "APPROXIMATE_KINDS",
     "INDEX_KINDS",
     "SearchHits",
     "VectorIndex",

@@ -1,4 +1,6 @@
-"""The interface every vector index backend implements."""
+"""The interface every vector index backend implements, and what approximate ones share:
+an exact scan behind selective filters and the build-time tuning of their one speed knob.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,13 @@ import numpy as np
 
 from models.arrays import Ids, Mask, Vectors
 from models.exceptions import ArtifactFormatError, ConfigurationError
+
+#: Below this share of allowed vectors, an approximate index scans them exactly: a graph
+#: walk or a few probed cells that may only stop at a few allowed vectors miss many.
+EXACT_FILTER_SHARE = 0.2
+#: Queries and neighbours with which :meth:`ApproximateIndex.tune` measures recall.
+TUNE_QUERIES = 500
+TUNE_K = 10
 
 #: FAISS (OpenMP) threads per search, set in every thread that searches; None: OpenMP's
 #: default. OpenMP keeps the number per thread, so setting it once at start-up does
@@ -44,6 +53,10 @@ class VectorIndex(ABC):
     """
 
     kind: ClassVar[str]
+    #: Whether search may miss neighbours (then :meth:`tune` sets how hard it looks).
+    approximate: ClassVar[bool] = False
+    #: Below this share of allowed vectors, a filtered search scans them exactly (0: never).
+    exact_filter_share: ClassVar[float] = 0.0
 
     def __init__(self, dimension: int) -> None:
         if dimension <= 0:
@@ -52,13 +65,18 @@ class VectorIndex(ABC):
         self._index: Any = self._new()
         self._lookup: tuple[Ids, Ids] | None = None
 
+    def _changed(self) -> None:
+        """Forget what was derived from the content (it was added to or removed from)."""
+        self._lookup = None
+
     @abstractmethod
     def _new(self) -> Any:
         """An empty FAISS index of this backend, wrapped so that it takes ids."""
 
     @abstractmethod
     def _storage(self) -> Any:
-        """The flat FAISS index that holds the raw vectors, in id_map order."""
+        """The FAISS structure that holds the raw vectors: a flat index in id_map order,
+        or (IVF, which overrides _stored_vectors) the inverted lists."""
 
     def _stored_vectors(self) -> Vectors:
         """A read-only view of every stored vector, in storage order (that of ``ids()``)."""
@@ -68,13 +86,12 @@ class VectorIndex(ABC):
         view.flags.writeable = False
         return view
 
-    def similarities(self, query: Vectors, ids: Ids) -> Vectors:
-        """Exact cosine similarity of one query vector to the vectors of ``ids``.
+    def _positions(self, ids: Ids) -> Ids:
+        """Where the vectors of ``ids`` are in storage order.
 
         Raises:
             ConfigurationError: an id that is not in the index.
         """
-        ids = np.asarray(ids, dtype=np.int64)
         if self._lookup is None:
             known = self.ids()
             order = np.argsort(known, kind="stable")
@@ -83,8 +100,27 @@ class VectorIndex(ABC):
         at = np.searchsorted(sorted_ids, ids)
         if len(ids) and (at.max() >= len(sorted_ids) or (sorted_ids[at] != ids).any()):
             raise ConfigurationError("similarities() was asked for ids that are not in the index")
+        positions: Ids = order[at]
+        return positions
+
+    def _vectors_of(self, ids: Ids) -> Vectors:
+        """A copy of the stored vectors of ``ids``, in that order.
+
+        Raises:
+            ConfigurationError: an id that is not in the index.
+        """
+        vectors: Vectors = self._stored_vectors()[self._positions(ids)]
+        return vectors
+
+    def similarities(self, query: Vectors, ids: Ids) -> Vectors:
+        """Exact cosine similarity of one query vector to the vectors of ``ids``.
+
+        Raises:
+            ConfigurationError: an id that is not in the index.
+        """
+        ids = np.asarray(ids, dtype=np.int64)
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
-        positions = order[at]
+        positions = self._positions(ids)
         vectors = self._stored_vectors()
         if len(positions) > 1 and positions[-1] - positions[0] == len(positions) - 1:
             if (np.diff(positions) == 1).all():  # a run of stored vectors: no copy
@@ -97,13 +133,17 @@ class VectorIndex(ABC):
         # faiss's stubs describe the raw SWIG constructors, not its keyword wrappers.
         return faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
 
+    def tune(self, recall_target: float, seed: int = 0) -> dict[str, Any]:
+        """Nothing to tune in exact search: an empty record for the manifest."""
+        return {}
+
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
     def build(self, vectors: Vectors, ids: Ids) -> None:
         """Replace the whole content with these vectors."""
         self._index = self._new()
-        self._lookup = None
+        self._changed()
         self.add(vectors, ids)
 
     def add(self, vectors: Vectors, ids: Ids) -> None:
@@ -117,14 +157,14 @@ class VectorIndex(ABC):
         if present.any():
             raise ConfigurationError(f"ids already in the index: {ids[present][:5].tolist()}")
         self._index.add_with_ids(vectors, ids)
-        self._lookup = None
+        self._changed()
 
     def remove(self, ids: Ids) -> int:
         """Remove the vectors with these ids (unknown ids are ignored); returns how many went."""
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) == 0 or len(self) == 0:
             return 0
-        self._lookup = None
+        self._changed()
         return int(self._index.remove_ids(faiss.IDSelectorBatch(ids)))
 
     def ids(self) -> Ids:
@@ -155,6 +195,10 @@ class VectorIndex(ABC):
                 np.full((len(queries), 0), -np.inf, dtype=np.float32),
                 np.full((len(queries), 0), -1, dtype=np.int64),
             )
+        if allowed is not None and self.exact_filter_share > 0:
+            scanned = self._scan_if_selective(queries, k, allowed)
+            if scanned is not None:
+                return scanned
         params = None
         if allowed is not None:
             bits = np.packbits(np.asarray(allowed, dtype=bool), bitorder="little")
@@ -167,6 +211,24 @@ class VectorIndex(ABC):
         scores, ids = self._index.search(queries, k, params=params)
         scores = np.where(ids >= 0, scores, -np.inf).astype(np.float32)
         return SearchHits(scores, ids.astype(np.int64))
+
+    def _scan_if_selective(self, queries: Vectors, k: int, allowed: Mask) -> SearchHits | None:
+        """Exact search over the allowed vectors when they are fewer than
+        ``exact_filter_share`` of the index (None otherwise): filtering still happens
+        before the top-k cut, and no allowed neighbour is missed."""
+        ids = self.ids()
+        chosen = ids[_take(allowed, ids)]
+        if len(chosen) >= self.exact_filter_share * len(self):
+            return None
+        scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
+        found = np.full((len(queries), k), -1, dtype=np.int64)
+        if len(chosen):
+            similarity = queries @ self._vectors_of(chosen).T
+            take = min(k, len(chosen))
+            best = np.argsort(-similarity, axis=1, kind="stable")[:, :take]
+            scores[:, :take] = np.take_along_axis(similarity, best, axis=1)
+            found[:, :take] = chosen[best]
+        return SearchHits(scores, found)
 
     def save(self, path: Path) -> None:
         """Write the index to one file."""
@@ -197,3 +259,98 @@ class VectorIndex(ABC):
         if len(vectors) != len(ids):
             raise ConfigurationError(f"{len(vectors)} vectors but {len(ids)} ids")
         return vectors, ids
+
+
+class ApproximateIndex(VectorIndex):
+    """An index that trades recall for speed through one search parameter, set at build
+    time by :meth:`tune` and saved with the index.
+
+    Subclasses name the parameter (``knob``, the key the manifest records it under),
+    the values worth trying (``choices``, fastest first) and read and write it
+    through ``depth``.
+    """
+
+    approximate = True
+    exact_filter_share = EXACT_FILTER_SHARE
+    knob: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def depth(self) -> int:
+        """How hard a search looks: larger finds more and takes longer."""
+
+    @depth.setter
+    @abstractmethod
+    def depth(self, value: int) -> None: ...
+
+    @abstractmethod
+    def choices(self) -> tuple[int, ...]:
+        """The values of ``depth`` :meth:`tune` tries, fastest first."""
+
+    def tune(self, recall_target: float, seed: int = 0) -> dict[str, Any]:
+        """Set the fastest ``depth`` whose recall@10 against exact search reaches
+        ``recall_target``, measured on queries made from the index's own vectors.
+
+        The queries are made from stored vectors (probe_queries): a stored vector
+        alone would find itself first and flatter the index. The slowest choice is
+        kept if none reaches the target; the result says so.
+
+        Returns:
+            the chosen value under the name ``knob`` (``ef_search``, ``nprobe``),
+            the ``recall_at_10`` measured with it, ``recall_target``, ``queries``
+            used and whether the target was ``reached``.
+        """
+        count = len(self)
+        if count <= TUNE_K:  # any depth finds every vector
+            return self._tuned(1.0, recall_target, 0)
+        size = min(TUNE_QUERIES, count)
+        vectors = self._stored_vectors()
+        queries = probe_queries(vectors, size, seed)
+        _, truth = faiss.knn(queries, vectors, TUNE_K, metric=faiss.METRIC_INNER_PRODUCT)
+        del vectors
+        truth = self.ids()[truth]
+        recall = 0.0
+        for depth in self.choices():
+            self.depth = depth
+            _, found = self._index.search(queries, TUNE_K)
+            recall = float(
+                np.mean([len(set(f) & set(t)) / TUNE_K for f, t in zip(found, truth, strict=True)])
+            )
+            if recall >= recall_target:
+                break
+        return self._tuned(recall, recall_target, size)
+
+    def _tuned(self, recall: float, recall_target: float, queries: int) -> dict[str, Any]:
+        return {
+            self.knob: self.depth,
+            "recall_at_10": round(recall, 4),
+            "recall_target": recall_target,
+            "queries": queries,
+            "reached": recall >= recall_target,
+        }
+
+
+def probe_queries(vectors: Vectors, size: int, seed: int) -> Vectors:
+    """Queries like real ones, made from stored vectors: half are midpoints of two random
+    vectors, half a vector moved in a random direction to cosine 0.7 with it (isotropic
+    noise, which makes them harder to answer than real queries: a cautious estimate)."""
+    rng = np.random.default_rng(seed)
+    half = size // 2
+    pairs = rng.integers(0, len(vectors), size=(half, 2))
+    midpoints = vectors[pairs[:, 0]] + vectors[pairs[:, 1]]
+    sources = vectors[rng.integers(0, len(vectors), size=size - half)]
+    noise = rng.normal(size=sources.shape).astype(np.float32)
+    noise -= (noise * sources).sum(axis=1, keepdims=True) * sources  # orthogonal to it
+    noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
+    moved = sources + noise * np.float32(np.sqrt(1 / 0.7**2 - 1))  # cosine 0.7 to the source
+    queries = np.vstack([midpoints, moved]).astype(np.float32)
+    queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    return np.ascontiguousarray(queries)
+
+
+def _take(mask: Mask, ids: Ids) -> Mask:
+    """mask[ids], with ids past the end of the mask counted as not allowed."""
+    inside = ids < len(mask)
+    out = np.zeros(len(ids), dtype=bool)
+    out[inside] = mask[ids[inside]]
+    return out
