@@ -330,22 +330,29 @@ class ApproximateIndex(VectorIndex):
         }
 
 
+#: How far a probe query is from the stored vector it is made from (cosine).
+PROBE_COSINE = 0.3
+
+
 def probe_queries(vectors: Vectors, size: int, seed: int) -> Vectors:
-    """Queries like real ones, made from stored vectors: half are midpoints of two random
-    vectors, half a vector moved in a random direction to cosine 0.7 with it (isotropic
-    noise, which makes them harder to answer than real queries: a cautious estimate)."""
+    """Queries as hard to answer as real ones, made from stored vectors: each a stored
+    vector moved in a random direction to cosine PROBE_COSINE with it.
+
+    Calibrated on the Stack Exchange dev set (8,474 real passages, IVF with 211
+    cells): for every search depth where recall@10 is 0.9 or more, these probes'
+    recall is at or below that of the 181 real dev queries, short (titles) or long
+    (whole questions): 0.941 against 0.947 and 0.965 at nprobe 16, 0.959 against
+    0.975 and 0.987 at nprobe 24. Probes moved only to cosine 0.7, or midpoints of
+    two stored vectors, promised 0.95 at nprobe 8, where real queries found 0.88-0.90.
+    """
     rng = np.random.default_rng(seed)
-    half = size // 2
-    pairs = rng.integers(0, len(vectors), size=(half, 2))
-    midpoints = vectors[pairs[:, 0]] + vectors[pairs[:, 1]]
-    sources = vectors[rng.integers(0, len(vectors), size=size - half)]
+    sources = vectors[rng.integers(0, len(vectors), size=size)]
     noise = rng.normal(size=sources.shape).astype(np.float32)
     noise -= (noise * sources).sum(axis=1, keepdims=True) * sources  # orthogonal to it
     noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
-    moved = sources + noise * np.float32(np.sqrt(1 / 0.7**2 - 1))  # cosine 0.7 to the source
-    queries = np.vstack([midpoints, moved]).astype(np.float32)
+    queries = sources + noise * np.float32(np.sqrt(1 / PROBE_COSINE**2 - 1))
     queries /= np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
-    return np.ascontiguousarray(queries)
+    return np.ascontiguousarray(queries, dtype=np.float32)
 
 
 def _take(mask: Mask, ids: Ids) -> Mask:
