@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from models.encoder import Encoder
 from models.recommender import Recommender
 from models.results import Filters
 from tests.benchmarks.conftest import report
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.benchmark
 
@@ -36,12 +36,6 @@ pytestmark = pytest.mark.benchmark
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ms = np.array(samples) * 1000
     return float(np.median(ms)), float(np.percentile(ms, 99))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_in_process_against_the_bare_library(

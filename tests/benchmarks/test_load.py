@@ -43,7 +43,8 @@ from models.topic_model import TopicConfig
 from pipelines import topics
 from pipelines.store import Store
 from tests.benchmarks.conftest import report
-from tests.benchmarks.test_latency import free_port, percentiles
+from tests.benchmarks.test_latency import percentiles
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.benchmark
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,16 +22,10 @@ import pytest
 
 from models.recommender import Recommender
 from pipelines.store import Store
+from tests.conftest import free_port
 
 #: The longest wait for a process to start, load or stop: a bound, not an estimate.
 WAIT_SECONDS = 120.0
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_until(check: Callable[[], bool], what: str, seconds: float = WAIT_SECONDS) -> None:

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from models.recommender import Recommender
 from pipelines.cli import app
 from pipelines.tracking import import_mlflow, tracking_uri
 from serving.config import Settings
+from tests.conftest import free_port
 
 runner = CliRunner()
 
@@ -257,9 +257,7 @@ def test_progress_without_a_terminal_is_a_line_per_tenth() -> None:
 
 @pytest.mark.slow
 def test_serve_with_two_workers_answers_from_both(sample_index: Path, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "WHOKNOWS_ANONYMOUS": "true",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from models.assembly import embeddings_of
 from models.exceptions import ConfigurationError
 from pipelines import build
 from pipelines.cli import app
-from tests.conftest import tiny_records
+from tests.conftest import free_port, tiny_records
 
 RAY = Path(sys.executable).parent / "ray"
 pytest.importorskip("ray.data", reason="the ray engine needs ray[data] (in the dev extra)")
@@ -26,9 +25,7 @@ pytest.importorskip("ray.data", reason="the ray engine needs ray[data] (in the d
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """A one-machine Ray cluster started as an operator would: `ray start --head`."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     started = subprocess.run(
         [str(RAY), "start", "--head", f"--port={port}", "--num-cpus=2"]
         + ["--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"],

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -40,7 +39,7 @@ from pipelines.store import Store
 from pipelines.store.schema import recommendations
 from serving.app import create_app
 from serving.config import Settings
-from tests.conftest import ROOT, tiny_records
+from tests.conftest import ROOT, free_port, tiny_records
 
 HIDDEN = "d4"
 TOOLS = {"find_resources", "find_experts", "get_resource", "get_person", "record_feedback"}
@@ -54,12 +53,6 @@ class Service:
     store: Store
     public_key: str  # no group: public documents only
     facilities_key: str  # may see the hidden document
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,10 @@ from fastapi.testclient import TestClient
 from models.recommender import Recommender
 from serving.app import create_app
 from serving.config import Settings
+from tests.conftest import free_port
 from tests.serving.conftest import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def closed_by_server(connection: socket.socket, seconds: float) -> bool:
