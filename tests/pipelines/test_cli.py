@@ -25,21 +25,6 @@ from tests.conftest import free_port
 runner = CliRunner()
 
 
-@pytest.fixture
-def corpus(tmp_path: Path) -> tuple[Path, Path]:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "kafka.md").write_text(
-        "---\nauthors: [ada]\n---\n# Kafka lag\n\nScale the consumer group.\n"
-    )
-    (docs / "roof.md").write_text(
-        "---\nauthors: [bob]\ntype: case-study\n---\n# Roof\n\nReplace the tiles.\n"
-    )
-    people = tmp_path / "people.csv"
-    people.write_text("id,name,department\nada,Ada,Data\nbob,Bob,Facilities\n")
-    return docs, people
-
-
 def test_build_then_query(
     corpus: tuple[Path, Path], tmp_path: Path, cache_dir: Path, encoder: Encoder
 ) -> None:

@@ -20,23 +20,9 @@ from pipelines import tracking
 from pipelines.build import CACHE_FILE
 from pipelines.cli import app, common, indexing
 from pipelines.store import Store
+from tests.conftest import SAMPLE
 
 runner = CliRunner()
-SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> tuple[Path, Path]:
-    """Two documents by two people."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "kafka.md").write_text(
-        "---\nauthors: [ada]\n---\n# Kafka lag\n\nScale the consumer group.\n"
-    )
-    (docs / "roof.md").write_text("---\nauthors: [bob]\n---\n# Roof\n\nReplace the tiles.\n")
-    people = tmp_path / "people.csv"
-    people.write_text("id,name,department\nada,Ada,Data\nbob,Bob,Facilities\n")
-    return docs, people
 
 
 def build_args(corpus: tuple[Path, Path], out: Path, cache: Path) -> list[str]:
