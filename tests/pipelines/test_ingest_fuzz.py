@@ -41,15 +41,6 @@ scalars = (
     | st.text(max_size=12)
     | st.dates()
 )
-values = (
-    scalars
-    | st.lists(scalars, min_size=1, max_size=3)
-    | st.recursive(
-        scalars,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
-        max_leaves=6,
-    )
-)
 json_scalars = (
     st.none()
     | st.booleans()
@@ -57,15 +48,23 @@ json_scalars = (
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
 )
-json_values = (
-    json_scalars
-    | st.lists(json_scalars, min_size=1, max_size=3)
-    | st.recursive(
-        json_scalars,
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
-        max_leaves=6,
+
+
+def nested(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A leaf, a short list of leaves, or small lists and mappings nested around them."""
+    return (
+        leaves
+        | st.lists(leaves, min_size=1, max_size=3)
+        | st.recursive(
+            leaves,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+            max_leaves=6,
+        )
     )
-)
+
+
+values = nested(scalars)
+json_values = nested(json_scalars)
 words = st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8)
 #: A valid value of each field, so that one wrong field is not hidden by another.
 VALID: dict[str, st.SearchStrategy[Any]] = {
