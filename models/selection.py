@@ -36,10 +36,9 @@ class Selection(NamedTuple):
 
     def sums(self, weights: Matrix | Vectors | None = None) -> Matrix:
         """Σ over the selected rows of weight × row (every weight 1 when None)."""
-        values = self.values if weights is None else self.values * weights[self.positions]
-        summed: Matrix = np.bincount(self.columns, weights=values, minlength=self.width).astype(
-            np.float64, copy=False
-        )
+        summed: Matrix = np.bincount(
+            self.columns, weights=self._weighted(weights), minlength=self.width
+        ).astype(np.float64, copy=False)
         return summed
 
     def counts(self, keep: np.ndarray | None = None) -> Matrix:
@@ -56,9 +55,15 @@ class Selection(NamedTuple):
 
     def matrix(self, weights: Matrix | None = None) -> sparse.csc_array:
         """The selected rows as a (selected rows x columns) CSC matrix, each row weighted."""
-        values = self.values if weights is None else self.values * weights[self.positions]
-        shape = (self.rows, self.width)
-        return sparse.coo_array((values, (self.positions, self.columns)), shape=shape).tocsc()
+        entries = (self._weighted(weights), (self.positions, self.columns))
+        return sparse.coo_array(entries, shape=(self.rows, self.width)).tocsc()
+
+    def _weighted(self, weights: Matrix | Vectors | None) -> Matrix:
+        """Each entry's value times its row's weight (the values when None)."""
+        if weights is None:
+            return self.values
+        weighted: Matrix = self.values * weights[self.positions]
+        return weighted
 
 
 def select(matrix: sparse.csr_array | sparse.csc_array, rows: Ids) -> Selection:
